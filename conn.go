@@ -1,0 +1,250 @@
+package ssekify
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Conn is the handle of one registered stream, given to RegisterOptions.OnOpen.
+// Its methods are safe for concurrent use and may be called after the stream
+// ended (they then do nothing).
+type Conn struct {
+	hub    *Hub
+	id     string
+	userID string
+	cfg    streamConfig
+	q      queue
+	wake   chan struct{} // one slot: "there is work"; the writer owns the ResponseWriter
+
+	// Guarded by hub.mu.
+	rooms  map[string]int // room → index in hub.rooms[room]
+	allIdx int            // index in hub.all; -1 once removed
+
+	// wmu interlocks close with an ongoing write, so that closing a stalled
+	// connection cuts its write short without touching a finished handler's
+	// ResponseController.
+	wmu      sync.Mutex
+	writing  bool
+	finished bool
+	rc       *http.ResponseController
+}
+
+// ConnInfo describes a connection to hooks.
+type ConnInfo struct {
+	ID     string
+	UserID string
+	// Remote is the client's address as net/http reports it.
+	Remote string
+}
+
+// ID returns the connection's id, unique within the hub.
+func (c *Conn) ID() string { return c.id }
+
+// UserID returns the user the connection was registered for.
+func (c *Conn) UserID() string { return c.userID }
+
+// Join adds the connection to room. It returns ErrEmptyTarget for an empty room.
+func (c *Conn) Join(room string) error {
+	if room == "" {
+		return ErrEmptyTarget
+	}
+	c.hub.mu.Lock()
+	defer c.hub.mu.Unlock()
+	if c.allIdx >= 0 {
+		c.hub.join(c, room)
+	}
+	return nil
+}
+
+// Leave removes the connection from room.
+func (c *Conn) Leave(room string) {
+	c.hub.mu.Lock()
+	defer c.hub.mu.Unlock()
+	c.hub.leave(c, room)
+}
+
+// Rooms returns the rooms the connection is in, in no particular order.
+func (c *Conn) Rooms() []string {
+	c.hub.mu.Lock()
+	defer c.hub.mu.Unlock()
+	rooms := make([]string, 0, len(c.rooms))
+	for r := range c.rooms {
+		rooms = append(rooms, r)
+	}
+	return rooms
+}
+
+// Close ends the stream: Register returns nil. Frames still queued are
+// discarded (they stay in the user's replay buffer).
+func (c *Conn) Close() { c.close(nil) }
+
+// close ends the stream with reason (nil for a normal end). It wakes the
+// writer and, if the writer is blocked writing to a stalled peer, cuts that
+// write short through an expired write deadline.
+func (c *Conn) close(reason error) bool {
+	if !c.q.close(reason) {
+		return false
+	}
+	c.signal()
+	c.wmu.Lock()
+	if c.writing && !c.finished {
+		_ = c.rc.SetWriteDeadline(time.Unix(1, 0))
+	}
+	c.wmu.Unlock()
+	return true
+}
+
+func (c *Conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// errStreamEnded is the internal result of a write attempted after close.
+var errStreamEnded = errors.New("ssekify: stream ended")
+
+// serve is the writer loop. It runs on the handler goroutine until the client
+// goes away, the connection is closed or a write fails. first holds the
+// frames to write before anything queued (retry line, gap or replay).
+func (c *Conn) serve(ctx context.Context, w http.ResponseWriter, first [][]byte) error {
+	if err := c.write(w, first); err != nil {
+		return c.endReason(err)
+	}
+	var tick <-chan time.Time
+	var timer *time.Timer
+	if c.cfg.keepAlive > 0 {
+		timer = time.NewTimer(c.cfg.keepAlive)
+		defer timer.Stop()
+		tick = timer.C
+	}
+	var batch [][]byte
+	hb := [][]byte{heartbeatFrame}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick:
+			if err := c.write(w, hb); err != nil {
+				return c.endReason(err)
+			}
+			timer.Reset(c.cfg.keepAlive)
+		case <-c.wake:
+			var closed bool
+			var reason error
+			batch, closed, reason = c.q.take(batch[:0])
+			if closed {
+				return reason
+			}
+			if len(batch) == 0 {
+				continue
+			}
+			err := c.write(w, batch)
+			if err == nil {
+				c.hub.stats.sent.Add(int64(len(batch)))
+			}
+			clear(batch)
+			if err != nil {
+				return c.endReason(err)
+			}
+			if timer != nil {
+				timer.Reset(c.cfg.keepAlive)
+			}
+		}
+	}
+}
+
+// endReason turns a write error into Register's result: nil when the stream
+// was closed on purpose (the write was cut short by close), the close reason
+// when there is one, else the write error.
+func (c *Conn) endReason(err error) error {
+	if _, closed, reason := c.q.take(nil); closed {
+		return reason
+	}
+	return err
+}
+
+// write sends frames with as few Write calls as it can (frames are gathered
+// into a pooled buffer) and one Flush, under the write deadline.
+func (c *Conn) write(w http.ResponseWriter, frames [][]byte) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	c.wmu.Lock()
+	if c.q.isClosed() {
+		c.wmu.Unlock()
+		return errStreamEnded
+	}
+	c.writing = true
+	c.wmu.Unlock()
+	defer func() {
+		c.wmu.Lock()
+		c.writing = false
+		c.wmu.Unlock()
+	}()
+	if wt := c.hub.opts.WriteTimeout; wt > 0 {
+		_ = c.rc.SetWriteDeadline(time.Now().Add(wt))
+	}
+	if err := writeFrames(w, frames); err != nil {
+		return err
+	}
+	return c.rc.Flush()
+}
+
+// gatherSize is the capacity of the pooled buffers that coalesce frames.
+const gatherSize = 32 << 10
+
+var gatherPool = sync.Pool{New: func() any { b := make([]byte, 0, gatherSize); return &b }}
+
+// writeFrames writes frames through w: a single frame as it is, several
+// gathered into buffers of up to gatherSize so that a backlog goes out in a
+// few large writes rather than one per frame.
+func writeFrames(w http.ResponseWriter, frames [][]byte) error {
+	if len(frames) == 1 {
+		_, err := w.Write(frames[0])
+		return err
+	}
+	bp := gatherPool.Get().(*[]byte)
+	defer gatherPool.Put(bp)
+	buf := (*bp)[:0]
+	for _, f := range frames {
+		if len(buf)+len(f) > gatherSize && len(buf) > 0 {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+		if len(f) > gatherSize {
+			if _, err := w.Write(f); err != nil {
+				return err
+			}
+			continue
+		}
+		buf = append(buf, f...)
+	}
+	if len(buf) == 0 {
+		return nil
+	}
+	_, err := w.Write(buf)
+	return err
+}
+
+// finish marks the handler as returning: close must not touch the
+// ResponseController after this.
+func (c *Conn) finish() {
+	c.wmu.Lock()
+	c.finished = true
+	c.wmu.Unlock()
+}
+
+// info returns the hook view of the connection.
+func (c *Conn) info(r *http.Request) ConnInfo {
+	ci := ConnInfo{ID: c.id, UserID: c.userID}
+	if r != nil {
+		ci.Remote = r.RemoteAddr
+	}
+	return ci
+}

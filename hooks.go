@@ -1,0 +1,60 @@
+package ssekify
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+)
+
+// Hooks run on the goroutine that caused them, never under a hub lock. A
+// hook that panics is recovered and reported (code HOOK_PANIC); the hub
+// carries on.
+
+// callHook runs fn, recovering a panic.
+func (h *Hub) callHook(name string, fn func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.opts.Logger.Error("ssekify: hook panicked", slog.String("hook", name), slog.Any("panic", p))
+			h.stats.errorCount.Add(1)
+			if name != "OnError" && h.opts.OnError != nil {
+				e := &Error{Code: CodeHookPanic, Level: LevelError, Op: name, Err: fmt.Errorf("hook %s panicked: %v", name, p)}
+				h.callHook("OnError", func() { h.opts.OnError(e) })
+			}
+		}
+	}()
+	fn()
+}
+
+// report wraps err in an *Error with the code of its sentinel and reports it.
+func (h *Hub) report(op, target string, err error) {
+	e := &Error{Code: codeOf(err), Level: LevelError, Op: op, Target: target, Err: err}
+	h.reportErr(e)
+}
+
+// reportErr counts e and hands it to OnError.
+func (h *Hub) reportErr(e *Error) {
+	h.stats.errorCount.Add(1)
+	if h.opts.OnError != nil {
+		h.callHook("OnError", func() { h.opts.OnError(e) })
+	}
+}
+
+// asError returns err as an *Error when it is one.
+func asError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+func (h *Hub) hookMessageSent(m *message, delivered int) {
+	if h.opts.OnMessageSent == nil {
+		return
+	}
+	info := m.info(delivered, h.opts.InstanceID)
+	h.callHook("OnMessageSent", func() { h.opts.OnMessageSent(info) })
+}
+
+func (m *message) info(delivered int, origin string) MessageInfo {
+	return MessageInfo{Kind: m.kind.String(), Target: m.target, Name: m.name, ID: m.id,
+		Data: m.data, Delivered: delivered, Origin: origin}
+}

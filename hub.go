@@ -1,0 +1,278 @@
+package ssekify
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Hub turns HTTP requests into SSE streams and delivers events to them: per
+// user, per room or to everyone, on this instance (Send*) or on every
+// instance through a broker (Publish*). A Hub is safe for concurrent use.
+// Create one with New.
+type Hub struct {
+	opts Options
+	now  func() time.Time
+
+	// mu guards the maps below and the replay store. Fan-out holds it while
+	// it records and enqueues, and Register holds it while it registers and
+	// reads its replay, so that replay and live delivery neither duplicate
+	// nor skip an event. Nothing slow happens under it: enqueueing never
+	// blocks and hooks run after it is released.
+	mu     sync.Mutex
+	users  map[string]*userConns
+	rooms  map[string][]*Conn
+	all    []*Conn
+	replay replayStore
+
+	stopped atomic.Bool    // StopAccepting or Shutdown called
+	closed  atomic.Bool    // Shutdown finished closing
+	streams sync.WaitGroup // running Register calls
+
+	stats   counters
+	ids     idGen
+	connIDs atomic.Uint64
+	seq     *seqAllocator
+
+	broker     Broker
+	ownsBroker bool
+	subStop    func() // stops the broker subscription and waits for it
+}
+
+// userConns is one user's connections on this instance and, per room, how
+// many of them are in it (the user is in a room while one of its connections is).
+type userConns struct {
+	conns []*Conn
+	rooms map[string]int
+}
+
+// New returns a Hub configured by opts (nil means all defaults). It rejects
+// invalid options. With Options.Redis or Options.RedisURL it subscribes to
+// the broker channel at once; call Shutdown to release it.
+func New(opts *Options) (*Hub, error) {
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{
+		opts:  o,
+		now:   time.Now,
+		users: make(map[string]*userConns),
+		rooms: make(map[string][]*Conn),
+	}
+	h.ids.instance = o.InstanceID
+	h.replay = newReplayStore(&h.opts, h.nowFunc)
+	h.seq = newSeqAllocator(h)
+	if err := h.startBroker(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// nowFunc reads the hub's clock (replaceable in tests).
+func (h *Hub) nowFunc() time.Time { return h.now() }
+
+// InstanceID returns the id this instance uses in frame ids and envelopes.
+func (h *Hub) InstanceID() string { return h.opts.InstanceID }
+
+// add registers c in every map. Called with h.mu held.
+func (h *Hub) add(c *Conn, rooms []string) {
+	u := h.users[c.userID]
+	if u == nil {
+		u = &userConns{}
+		h.users[c.userID] = u
+		h.stats.users.Add(1)
+		h.replay.online(c.userID)
+	}
+	u.conns = append(u.conns, c)
+	c.allIdx = len(h.all)
+	h.all = append(h.all, c)
+	h.stats.connections.Add(1)
+	for _, r := range rooms {
+		h.join(c, r)
+	}
+}
+
+// remove takes c out of every map; it reports false if c was not in them.
+// When c was its user's last connection, the user's room memberships stay
+// with the replay store, so events sent to those rooms while the user is
+// away are kept for its return. Called with h.mu held.
+func (h *Hub) remove(c *Conn) bool {
+	if c.allIdx < 0 {
+		return false
+	}
+	u := h.users[c.userID]
+	last := len(u.conns) == 1
+	for room := range c.rooms {
+		h.leaveRoom(c, room, !last)
+	}
+	end := len(h.all) - 1
+	moved := h.all[end]
+	h.all[c.allIdx], moved.allIdx = moved, c.allIdx
+	h.all[end] = nil
+	h.all = h.all[:end]
+	c.allIdx = -1
+	h.stats.connections.Add(-1)
+	if last {
+		delete(h.users, c.userID)
+		h.stats.users.Add(-1)
+		h.replay.offline(c.userID)
+		return true
+	}
+	for i, x := range u.conns {
+		if x == c {
+			u.conns = append(u.conns[:i], u.conns[i+1:]...)
+			break
+		}
+	}
+	return true
+}
+
+// join adds c to room. Called with h.mu held, c registered.
+func (h *Hub) join(c *Conn, room string) {
+	if _, ok := c.rooms[room]; ok {
+		return
+	}
+	if c.rooms == nil {
+		c.rooms = make(map[string]int, 1)
+	}
+	list := h.rooms[room]
+	if list == nil {
+		h.stats.rooms.Add(1)
+	}
+	c.rooms[room] = len(list)
+	h.rooms[room] = append(list, c)
+	u := h.users[c.userID]
+	if u.rooms == nil {
+		u.rooms = make(map[string]int, 1)
+	}
+	u.rooms[room]++
+	if u.rooms[room] == 1 {
+		h.replay.join(c.userID, room)
+	}
+}
+
+// leave removes c from room. Called with h.mu held.
+func (h *Hub) leave(c *Conn, room string) {
+	if c.allIdx >= 0 {
+		h.leaveRoom(c, room, true)
+	}
+}
+
+// leaveRoom removes c from room; tell says whether the replay store learns
+// that the user left the room. Called with h.mu held.
+func (h *Hub) leaveRoom(c *Conn, room string, tell bool) {
+	idx, ok := c.rooms[room]
+	if !ok {
+		return
+	}
+	list := h.rooms[room]
+	end := len(list) - 1
+	moved := list[end]
+	list[idx] = moved
+	moved.rooms[room] = idx
+	list[end] = nil
+	if end == 0 {
+		delete(h.rooms, room)
+		h.stats.rooms.Add(-1)
+	} else {
+		h.rooms[room] = list[:end]
+	}
+	delete(c.rooms, room)
+	u := h.users[c.userID]
+	u.rooms[room]--
+	if u.rooms[room] == 0 {
+		delete(u.rooms, room)
+		if tell {
+			h.replay.leave(c.userID, room)
+		}
+	}
+}
+
+// JoinRoom adds every connection of userID on this instance to room and
+// returns how many there are.
+func (h *Hub) JoinRoom(userID, room string) (int, error) {
+	if userID == "" || room == "" {
+		return 0, ErrEmptyTarget
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.users[userID]
+	if u == nil {
+		return 0, nil
+	}
+	for _, c := range u.conns {
+		h.join(c, room)
+	}
+	return len(u.conns), nil
+}
+
+// LeaveRoom removes every connection of userID on this instance from room
+// and returns how many there are.
+func (h *Hub) LeaveRoom(userID, room string) (int, error) {
+	if userID == "" || room == "" {
+		return 0, ErrEmptyTarget
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.users[userID]
+	if u == nil {
+		return 0, nil
+	}
+	for _, c := range u.conns {
+		h.leaveRoom(c, room, true)
+	}
+	return len(u.conns), nil
+}
+
+// CloseUser ends every stream of userID on this instance and returns how
+// many it ended. An empty userID closes nothing.
+func (h *Hub) CloseUser(userID string) int {
+	if userID == "" {
+		return 0
+	}
+	h.mu.Lock()
+	var conns []*Conn
+	if u := h.users[userID]; u != nil {
+		conns = append(conns, u.conns...)
+	}
+	h.closeLocked(conns)
+	h.mu.Unlock()
+	return len(conns)
+}
+
+// CloseAll ends every stream on this instance and returns how many it ended.
+func (h *Hub) CloseAll() int {
+	h.mu.Lock()
+	conns := append([]*Conn(nil), h.all...)
+	h.closeLocked(conns)
+	h.mu.Unlock()
+	return len(conns)
+}
+
+// closeLocked removes conns from the maps and closes them. h.mu held.
+func (h *Hub) closeLocked(conns []*Conn) {
+	for _, c := range conns {
+		h.remove(c)
+		c.close(nil)
+	}
+}
+
+// UserConnections returns how many streams userID has on this instance.
+func (h *Hub) UserConnections(userID string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if u := h.users[userID]; u != nil {
+		return len(u.conns)
+	}
+	return 0
+}
+
+// IsOnline reports whether userID has a stream on this instance.
+func (h *Hub) IsOnline(userID string) bool { return h.UserConnections(userID) > 0 }
+
+// newConnID returns a connection id unique within the hub.
+func (h *Hub) newConnID() string {
+	return h.opts.InstanceID + "-c" + strconv.FormatUint(h.connIDs.Add(1), 10)
+}

@@ -1,0 +1,298 @@
+package ssekify
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Defaults of Options and RegisterOptions. A zero field means its default; a
+// negative value disables the feature where the field says so.
+const (
+	DefaultChannel          = "ssekify:bus"
+	DefaultKeepAlive        = 15 * time.Second
+	DefaultRetry            = 2 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultMaxQueueItems    = 100
+	DefaultMaxQueueBytes    = 256 << 10
+	DefaultMaxPayloadBytes  = 1 << 20
+	DefaultRecentBufferSize = 20
+	DefaultRecentTTL        = 30 * time.Minute
+	DefaultRecentMaxUsers   = 10000
+	DefaultRecentMaxBytes   = 64 << 20
+	DefaultGapEvent         = "ssekify:gap"
+	DefaultSeqField         = "seq"
+	DefaultSeqKeyPrefix     = "ssekify:seq:"
+	DefaultSeqRedisTTL      = 24 * time.Hour
+	DefaultSeqMaxKeys       = 100000
+	DefaultSeqKeyTTL        = time.Hour
+)
+
+// DropPolicy says what a connection's queue does when a new frame does not fit.
+type DropPolicy int
+
+const (
+	// DropOldest drops frames from the head of the queue until the new one
+	// fits. It is the default: a slow client loses old events, not new ones.
+	DropOldest DropPolicy = iota
+	// DropNewest discards the new frame and keeps the queue as it is.
+	DropNewest
+	// Disconnect closes the connection; the client reconnects and replays
+	// what it missed from the replay buffer.
+	Disconnect
+)
+
+// String returns the policy's name.
+func (p DropPolicy) String() string {
+	switch p {
+	case DropOldest:
+		return "oldest"
+	case DropNewest:
+		return "newest"
+	case Disconnect:
+		return "disconnect"
+	}
+	return fmt.Sprintf("DropPolicy(%d)", int(p))
+}
+
+// Options configures a Hub. The zero value of every field means its
+// documented default; New copies the struct and never mutates the caller's.
+type Options struct {
+	// Redis is the cross-instance broker (see NewRedisBroker). Nil, with an
+	// empty RedisURL, means this instance only. The hub does not close a
+	// broker it was given: its creator does.
+	Redis Broker
+	// RedisURL builds a Redis broker from a URL (redis://user:pass@host:6379/0,
+	// rediss:// for TLS) when Redis is nil. The hub owns that broker and
+	// closes it on Shutdown.
+	RedisURL string
+	// Channel is the Pub/Sub channel of cross-instance messages. Default
+	// "ssekify:bus"; one per tenant for isolation ("ssekify:bus:tenant:<id>").
+	Channel string
+	// InstanceID names this instance in frame ids and envelopes. Default: 8
+	// random hex characters. Must not contain '-', CR, LF or NUL.
+	InstanceID string
+
+	// KeepAlive is the heartbeat interval: a ": ping" comment is written on a
+	// connection that wrote nothing else for that long. Default 15s;
+	// negative disables. Keep it below your proxies' idle timeout.
+	KeepAlive time.Duration
+	// Retry is sent as the "retry:" line at the start of each stream, the
+	// browser's reconnection delay. Default 2s; negative sends none.
+	Retry time.Duration
+	// WriteTimeout bounds each write to a client; a peer that does not read
+	// within it is disconnected. Default 10s; negative disables (not
+	// recommended: a dead peer then holds its memory until TCP gives up).
+	WriteTimeout time.Duration
+	// Headers are added to every stream's response. They can not replace
+	// Content-Type, Cache-Control, X-Accel-Buffering or Connection.
+	Headers http.Header
+
+	// MaxQueueItems bounds each connection's queue in frames. Default 100.
+	MaxQueueItems int
+	// MaxQueueBytes bounds each connection's queue in bytes. Default 256 KiB.
+	MaxQueueBytes int
+	// DropPolicy applies when a queue is full. Default DropOldest.
+	DropPolicy DropPolicy
+
+	// Serializer turns Event.Data into the bytes of the data lines. Default
+	// encoding/json; json.RawMessage and []byte pass through unchanged, a
+	// string is JSON-encoded. Its output must be valid UTF-8.
+	Serializer func(any) ([]byte, error)
+	// MaxPayloadBytes bounds the serialized data of one event. Default 1 MiB;
+	// negative disables.
+	MaxPayloadBytes int
+
+	// FrameID returns the SSE id of an event that has none. Default: a
+	// composite "<epochMs>-<instanceID>-<counter>" whose counter strictly
+	// increases per hub. payload is the serialized data.
+	FrameID func(ev Event, payload []byte) string
+
+	// RecentBufferSize is how many recent events are kept per user for
+	// Last-Event-ID replay, including while the user is offline. Default 20;
+	// negative disables replay.
+	RecentBufferSize int
+	// RecentTTL sweeps the buffers of users inactive that long. Default
+	// 30 min; negative disables the sweep.
+	RecentTTL time.Duration
+	// RecentMaxUsers bounds how many users have a buffer; beyond it the least
+	// recently active user is evicted. Default 10,000; negative: unbounded.
+	RecentMaxUsers int
+	// RecentMaxBytes bounds the frames held by all replay buffers together.
+	// Default 64 MiB; negative: unbounded.
+	RecentMaxBytes int64
+	// GapEvent is the event name sent when a client's Last-Event-ID is
+	// unknown, so it can refetch its state. Default "ssekify:gap".
+	GapEvent string
+	// NoGapEvent turns the gap event off.
+	NoGapEvent bool
+
+	// AutoFields adds timestamp, requestId and traceId to object payloads.
+	AutoFields AutoFields
+	// Seq numbers the messages of a scope (requestId or streamId).
+	Seq SeqOptions
+
+	// Logger receives what the caller can not see otherwise (broker
+	// reconnects, evictions, recovered hook panics). Default: discard.
+	Logger *slog.Logger
+
+	// OnConnect is called when a stream starts.
+	OnConnect func(ConnInfo)
+	// OnDisconnect is called when a stream ends; err is nil on a normal end.
+	OnDisconnect func(info ConnInfo, err error)
+	// OnMessageSent is called once per message after it was queued for its
+	// local recipients.
+	OnMessageSent func(MessageInfo)
+	// OnPublish is called for each message received from another instance.
+	OnPublish func(MessageInfo)
+	// OnError receives every error the hub reports, as an *Error.
+	OnError func(err error)
+}
+
+// RegisterOptions configures one stream. Zero fields take the hub's values.
+type RegisterOptions struct {
+	// Rooms the connection joins at once.
+	Rooms []string
+	// Headers are added to this response (after Options.Headers).
+	Headers http.Header
+	// KeepAlive overrides Options.KeepAlive for this stream.
+	KeepAlive time.Duration
+	// Retry overrides Options.Retry for this stream.
+	Retry time.Duration
+	// MaxQueueItems overrides Options.MaxQueueItems for this stream.
+	MaxQueueItems int
+	// MaxQueueBytes overrides Options.MaxQueueBytes for this stream.
+	MaxQueueBytes int
+	// DropPolicy overrides Options.DropPolicy when SetDropPolicy is true.
+	DropPolicy DropPolicy
+	// SetDropPolicy makes DropPolicy apply (DropOldest is the zero value).
+	SetDropPolicy bool
+	// OnOpen is called with the connection handle once it is registered, on
+	// the handler goroutine, before the first write.
+	OnOpen func(*Conn)
+}
+
+// resolve fills defaults on a copy and validates.
+func (o *Options) resolve() (Options, error) {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	var errs []error
+	negative := func(name string, v int64) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative", name))
+		}
+	}
+	negative("MaxQueueItems", int64(r.MaxQueueItems))
+	negative("MaxQueueBytes", int64(r.MaxQueueBytes))
+	negative("Seq.MaxKeys", int64(r.Seq.MaxKeys))
+	negative("Seq.StartAt", r.Seq.StartAt)
+	if r.DropPolicy < DropOldest || r.DropPolicy > Disconnect {
+		errs = append(errs, fmt.Errorf("unknown DropPolicy %d", int(r.DropPolicy)))
+	}
+	if r.Redis != nil && r.RedisURL != "" {
+		errs = append(errs, errors.New("set Redis or RedisURL, not both"))
+	}
+	if r.InstanceID == "" {
+		r.InstanceID = randomID()
+	} else if strings.ContainsAny(r.InstanceID, "-\r\n\x00") {
+		errs = append(errs, errors.New("InstanceID must not contain '-', CR, LF or NUL"))
+	}
+	if r.GapEvent != "" && !validField(r.GapEvent) {
+		errs = append(errs, errors.New("GapEvent must not contain CR, LF or NUL"))
+	}
+	if err := r.AutoFields.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return r, fmt.Errorf("ssekify: invalid options: %w", errors.Join(errs...))
+	}
+	def(&r.Channel, DefaultChannel)
+	def(&r.KeepAlive, DefaultKeepAlive)
+	def(&r.Retry, DefaultRetry)
+	def(&r.WriteTimeout, DefaultWriteTimeout)
+	def(&r.MaxQueueItems, DefaultMaxQueueItems)
+	def(&r.MaxQueueBytes, DefaultMaxQueueBytes)
+	def(&r.MaxPayloadBytes, DefaultMaxPayloadBytes)
+	def(&r.RecentBufferSize, DefaultRecentBufferSize)
+	def(&r.RecentTTL, DefaultRecentTTL)
+	def(&r.RecentMaxUsers, DefaultRecentMaxUsers)
+	def(&r.RecentMaxBytes, DefaultRecentMaxBytes)
+	def(&r.GapEvent, DefaultGapEvent)
+	if r.Serializer == nil {
+		r.Serializer = defaultSerializer
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	r.Headers = r.Headers.Clone()
+	r.AutoFields.resolve()
+	r.Seq.resolve()
+	return r, nil
+}
+
+// streamConfig is the per-connection view of the options.
+type streamConfig struct {
+	keepAlive time.Duration
+	retry     time.Duration
+	maxItems  int
+	maxBytes  int
+	policy    DropPolicy
+	extra     http.Header
+}
+
+func (h *Hub) streamConfig(ro *RegisterOptions) (streamConfig, error) {
+	c := streamConfig{
+		keepAlive: h.opts.KeepAlive,
+		retry:     h.opts.Retry,
+		maxItems:  h.opts.MaxQueueItems,
+		maxBytes:  h.opts.MaxQueueBytes,
+		policy:    h.opts.DropPolicy,
+	}
+	if ro == nil {
+		return c, nil
+	}
+	if ro.MaxQueueItems < 0 || ro.MaxQueueBytes < 0 {
+		return c, errors.New("ssekify: RegisterOptions queue bounds must not be negative")
+	}
+	if ro.SetDropPolicy {
+		if ro.DropPolicy < DropOldest || ro.DropPolicy > Disconnect {
+			return c, fmt.Errorf("ssekify: unknown DropPolicy %d", int(ro.DropPolicy))
+		}
+		c.policy = ro.DropPolicy
+	}
+	c.extra = ro.Headers
+	override(&c.keepAlive, ro.KeepAlive)
+	override(&c.retry, ro.Retry)
+	override(&c.maxItems, ro.MaxQueueItems)
+	override(&c.maxBytes, ro.MaxQueueBytes)
+	return c, nil
+}
+
+// def sets *p to d when *p is the zero value.
+func def[T comparable](p *T, d T) {
+	var zero T
+	if *p == zero {
+		*p = d
+	}
+}
+
+// override sets *p to v when v is not the zero value.
+func override[T comparable](p *T, v T) {
+	var zero T
+	if v != zero {
+		*p = v
+	}
+}
+
+func randomID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,249 @@
+package ssekify
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// noDeadline clears a write deadline.
+var noDeadline time.Time
+
+// Register turns the request into an SSE stream for userID and blocks until
+// the stream ends: the client went away, the hub closed it (CloseUser,
+// CloseAll, Conn.Close, Shutdown) or a write failed. Call it from the handler
+// and return when it returns; the handler's goroutine writes the stream, so
+// a connection costs no goroutine beyond net/http's own.
+//
+// Register writes the response itself. When it fails before the stream
+// starts it answers with an HTTP error (400 for an empty userID or room, 503
+// with Retry-After when not accepting, 500 when the ResponseWriter can not
+// flush) and returns the error. It returns nil when the client went away or
+// the hub closed the stream, ErrSlowClient when the Disconnect policy closed
+// it, and the write error when a write failed or timed out.
+//
+// Do not write to w before calling Register, nor after it returns. It works
+// on HTTP/1.1 and HTTP/2, through middleware that wraps the ResponseWriter
+// (if the wrapper has an Unwrap method or flushes) and with servers that set
+// WriteTimeout: each write gets its own deadline of Options.WriteTimeout.
+//
+// The Last-Event-ID header (else the lastEventId or last-event-id query
+// parameter) selects what is replayed before live events.
+func (h *Hub) Register(w http.ResponseWriter, r *http.Request, userID string, opts *RegisterOptions) error {
+	c, err := h.newConn(w, userID, opts)
+	if err != nil {
+		return h.refuse(w, userID, err)
+	}
+	var rooms []string
+	var onOpen func(*Conn)
+	if opts != nil {
+		rooms, onOpen = opts.Rooms, opts.OnOpen
+	}
+	first, err := h.attach(c, rooms, lastEventID(r))
+	if err != nil {
+		return h.refuse(w, userID, err)
+	}
+	defer h.streams.Done()
+	err = h.stream(w, r, c, first, onOpen)
+	h.detach(c, r, err)
+	return err
+}
+
+// newConn validates the request's parameters and builds its connection.
+func (h *Hub) newConn(w http.ResponseWriter, userID string, opts *RegisterOptions) (*Conn, error) {
+	if userID == "" {
+		return nil, fmt.Errorf("%w: user id", ErrEmptyTarget)
+	}
+	if h.stopped.Load() {
+		return nil, h.notAccepting()
+	}
+	if opts != nil {
+		for _, room := range opts.Rooms {
+			if room == "" {
+				return nil, fmt.Errorf("%w: room", ErrEmptyTarget)
+			}
+		}
+	}
+	cfg, err := h.streamConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if !canFlush(w) {
+		return nil, ErrNoStreaming
+	}
+	c := &Conn{
+		hub:    h,
+		id:     h.newConnID(),
+		userID: userID,
+		cfg:    cfg,
+		wake:   make(chan struct{}, 1),
+		allIdx: -1,
+		rc:     http.NewResponseController(w),
+	}
+	c.q.maxItems, c.q.maxBytes, c.q.policy = cfg.maxItems, cfg.maxBytes, cfg.policy
+	return c, nil
+}
+
+func (h *Hub) notAccepting() error {
+	if h.closed.Load() {
+		return ErrClosed
+	}
+	return ErrNotAccepting
+}
+
+// attach registers c and reads its replay in one critical section, so that
+// every event is either replayed or delivered live, never both, never neither.
+// It returns the frames to write first: the retry line, then the gap signal
+// or the replayed events.
+func (h *Hub) attach(c *Conn, rooms []string, lastID string) ([][]byte, error) {
+	h.mu.Lock()
+	if h.stopped.Load() {
+		h.mu.Unlock()
+		return nil, h.notAccepting()
+	}
+	h.streams.Add(1)
+	h.add(c, rooms)
+	var msgs []*message
+	var found bool
+	var oldest string
+	if lastID != "" {
+		msgs, oldest, found = h.replay.since(c.userID, lastID)
+	}
+	h.mu.Unlock()
+
+	first := make([][]byte, 0, 2+len(msgs))
+	if f := retryFrame(c.cfg.retry); f != nil {
+		first = append(first, f)
+	}
+	if lastID == "" {
+		return first, nil
+	}
+	if found {
+		h.stats.replayHits.Add(1)
+		h.stats.replayedEvents.Add(int64(len(msgs)))
+		for _, m := range msgs {
+			first = append(first, m.frame)
+		}
+		return first, nil
+	}
+	h.stats.replayMisses.Add(1)
+	if gap := h.gapFrame(lastID, oldest); gap != nil {
+		first = append(first, gap)
+	}
+	return first, nil
+}
+
+// stream writes the headers and runs the writer until the stream ends.
+func (h *Hub) stream(w http.ResponseWriter, r *http.Request, c *Conn, first [][]byte, onOpen func(*Conn)) error {
+	h.writeHeaders(w, r, c)
+	if wt := h.opts.WriteTimeout; wt < 0 {
+		// No per-write deadline: lift a server-wide WriteTimeout too, or it
+		// would end the stream.
+		_ = c.rc.SetWriteDeadline(noDeadline)
+	}
+	info := c.info(r)
+	if h.opts.OnConnect != nil {
+		h.callHook("OnConnect", func() { h.opts.OnConnect(info) })
+	}
+	if onOpen != nil {
+		h.callHook("OnOpen", func() { onOpen(c) })
+	}
+	return c.serve(r.Context(), w, first)
+}
+
+// detach removes c from the hub once its stream ended and reports the end.
+func (h *Hub) detach(c *Conn, r *http.Request, err error) {
+	c.finish()
+	h.mu.Lock()
+	h.remove(c)
+	h.mu.Unlock()
+	c.q.close(nil)
+	if err != nil && !errors.Is(err, ErrSlowClient) {
+		h.report("write", c.id, err)
+	}
+	if h.opts.OnDisconnect != nil {
+		info := c.info(r)
+		h.callHook("OnDisconnect", func() { h.opts.OnDisconnect(info, err) })
+	}
+}
+
+// refuse answers a request that can not become a stream and reports why.
+func (h *Hub) refuse(w http.ResponseWriter, userID string, err error) error {
+	switch {
+	case errors.Is(err, ErrEmptyTarget):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	case errors.Is(err, ErrNotAccepting), errors.Is(err, ErrClosed):
+		w.Header().Set("Retry-After", strconv.Itoa(h.retryAfterSeconds()))
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	default:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+	h.report("register", userID, err)
+	return err
+}
+
+// retryAfterSeconds is the Retry-After of a refused request: the retry hint,
+// rounded up to a whole second.
+func (h *Hub) retryAfterSeconds() int {
+	s := int((h.opts.Retry.Milliseconds() + 999) / 1000)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
+
+// writeHeaders sends the SSE headers at once. The user's headers can not
+// replace the four that make the stream work.
+func (h *Hub) writeHeaders(w http.ResponseWriter, r *http.Request, c *Conn) {
+	hdr := w.Header()
+	for k, v := range h.opts.Headers {
+		hdr[k] = append([]string(nil), v...)
+	}
+	if c.cfg.extra != nil {
+		for k, v := range c.cfg.extra {
+			hdr[k] = append([]string(nil), v...)
+		}
+	}
+	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hdr.Set("Cache-Control", "no-cache, no-transform")
+	hdr.Set("X-Accel-Buffering", "no")
+	hdr.Del("Content-Length")
+	if r.ProtoMajor == 1 {
+		hdr.Set("Connection", "keep-alive")
+	} else {
+		hdr.Del("Connection")
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// lastEventID reads the client's last event id: the Last-Event-ID header,
+// else the lastEventId or last-event-id query parameter (EventSource
+// polyfills send it there).
+func lastEventID(r *http.Request) string {
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		return v
+	}
+	q := r.URL.Query()
+	if v := q.Get("lastEventId"); v != "" {
+		return v
+	}
+	return q.Get("last-event-id")
+}
+
+// canFlush reports whether w, or a writer it wraps, can flush: the same
+// search http.ResponseController makes, done before any byte is written so
+// that Register can still answer with an error status.
+func canFlush(w http.ResponseWriter) bool {
+	for {
+		switch t := w.(type) {
+		case interface{ FlushError() error }, http.Flusher:
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return false
+		}
+	}
+}
