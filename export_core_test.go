@@ -1,0 +1,4 @@
+package ssekify
+
+// EncodeFrame exposes the frame encoder to the external tests.
+var EncodeFrame = encodeFrame
