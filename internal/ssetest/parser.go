@@ -84,6 +84,20 @@ func (p *Parser) LastEventID() string { return p.lastID }
 func (p *Parser) Feed(dst []Event, chunk []byte) []Event {
 	for i := 0; i < len(chunk); {
 		b := chunk[i]
+		if p.needed == 0 && p.started && b != '\r' && b != '\n' {
+			// Fast path: a run of line content up to the next CR or LF that
+			// is valid UTF-8 on its own is appended whole.
+			end := bytes.IndexAny(chunk[i:], "\r\n")
+			if end < 0 {
+				end = len(chunk) - i
+			}
+			if seg := chunk[i : i+end]; utf8.Valid(seg) {
+				p.line = append(p.line, seg...)
+				p.afterCR = false
+				i += end
+				continue
+			}
+		}
 		if p.needed == 0 {
 			if b < utf8.RuneSelf {
 				i++

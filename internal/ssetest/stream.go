@@ -34,6 +34,7 @@ type ResponseError struct {
 	Body string
 }
 
+// Error describes the rejected response.
 func (e *ResponseError) Error() string {
 	return fmt.Sprintf("ssetest: not an event stream: status %d, Content-Type %q, body %q", e.StatusCode, e.ContentType, e.Body)
 }
