@@ -91,7 +91,7 @@ func (c *Conn) close(reason error) bool {
 	c.signal()
 	c.wmu.Lock()
 	if c.writing && !c.finished {
-		_ = c.rc.SetWriteDeadline(time.Unix(1, 0))
+		_ = c.rc.SetWriteDeadline(expired)
 	}
 	c.wmu.Unlock()
 	return true
@@ -173,10 +173,15 @@ func (c *Conn) write(w http.ResponseWriter, frames [][]byte) error {
 	if len(frames) == 0 {
 		return nil
 	}
+	// The deadline is set under wmu, so that a close cutting this write
+	// short (an expired deadline, set under wmu) always comes after it.
 	c.wmu.Lock()
 	if c.q.isClosed() {
 		c.wmu.Unlock()
 		return errStreamEnded
+	}
+	if wt := c.hub.opts.WriteTimeout; wt > 0 {
+		_ = c.rc.SetWriteDeadline(time.Now().Add(wt))
 	}
 	c.writing = true
 	c.wmu.Unlock()
@@ -185,9 +190,6 @@ func (c *Conn) write(w http.ResponseWriter, frames [][]byte) error {
 		c.writing = false
 		c.wmu.Unlock()
 	}()
-	if wt := c.hub.opts.WriteTimeout; wt > 0 {
-		_ = c.rc.SetWriteDeadline(time.Now().Add(wt))
-	}
 	if err := writeFrames(w, frames); err != nil {
 		return err
 	}

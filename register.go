@@ -8,8 +8,11 @@ import (
 	"time"
 )
 
-// noDeadline clears a write deadline.
-var noDeadline time.Time
+// noDeadline clears a write deadline; expired makes writes fail at once.
+var (
+	noDeadline time.Time
+	expired    = time.Unix(1, 0)
+)
 
 // Register turns the request into an SSE stream for userID and blocks until
 // the stream ends: the client went away, the hub closed it (CloseUser,
@@ -155,6 +158,11 @@ func (h *Hub) stream(w http.ResponseWriter, r *http.Request, c *Conn, first [][]
 
 // detach removes c from the hub once its stream ended and reports the end.
 func (h *Hub) detach(c *Conn, r *http.Request, err error) {
+	if errors.Is(err, ErrSlowClient) {
+		// The peer is stalled: make net/http's final flush fail at once so
+		// that it closes the connection instead of keeping it alive.
+		_ = c.rc.SetWriteDeadline(expired)
+	}
 	c.finish()
 	h.mu.Lock()
 	h.remove(c)
