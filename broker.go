@@ -8,26 +8,47 @@ import (
 	"time"
 )
 
-// Broker carries envelopes between instances. Implementations must be safe
-// for concurrent use. NewRedisBroker builds one on Redis Pub/Sub.
+// Broker carries envelopes between the instances of a cluster of hubs. A
+// Hub given one (Options.Redis) publishes what its Publish* methods send and
+// subscribes to what the other instances publish, on Options.Channel.
+// NewRedisBroker builds one on Redis Pub/Sub; another transport (NATS, a
+// message bus, an in-process fake for tests) only needs these three methods.
+//
+// Implementations must be safe for concurrent use. Delivery is at most once,
+// as with Redis Pub/Sub: an instance that is not subscribed when a message is
+// published (starting, or reconnecting after an outage) does not get it;
+// Last-Event-ID replay and the gap event cover what a client missed.
 type Broker interface {
-	// Publish sends payload to every subscriber of channel.
+	// Publish sends payload to every subscriber of channel, this instance
+	// included (the hub drops its own envelopes). It returns once the
+	// transport accepted the message, or with an error.
 	Publish(ctx context.Context, channel string, payload []byte) error
 	// Subscribe calls handler for each message on channel until ctx ends,
-	// then returns nil. It returns an error when the subscription fails; the
-	// hub then reports it and subscribes again, with backoff. handler is
-	// called from one goroutine at a time and must not be retained payload.
+	// then returns nil. It returns an error when the subscription fails or
+	// the connection breaks; the hub then reports the error and subscribes
+	// again, with backoff, so an implementation need not reconnect by
+	// itself. handler is called from one goroutine at a time and must not
+	// retain payload.
 	Subscribe(ctx context.Context, channel string, handler func(payload []byte)) error
-	// Close releases the broker's resources.
+	// Close releases the broker's resources. A hub closes only the broker it
+	// built itself from Options.RedisURL.
 	Close() error
 }
 
-// Counter is the optional atomic counter of a Broker, used for sequence
-// numbers shared by every instance.
+// Counter is an optional interface of a Broker: an atomic counter shared by
+// every instance, which gives a scope's messages (one requestId) a single
+// strictly increasing seq whichever instance sends them. The hub passes full
+// keys (Options.Seq.KeyPrefix + scope key) and Options.Seq.RedisTTL. Without
+// a Counter the hub counts in memory, per instance, and reports
+// SEQ_KV_FALLBACK once.
 type Counter interface {
 	// Incr increments key by one and returns the new value; the key expires
-	// ttl after its last increment. Increment and expiry are one atomic step.
+	// ttl after its last increment (ttl <= 0: never). Increment and expiry
+	// are one atomic step.
 	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
+	// Reset deletes key, so that its next Incr returns 1 again. The hub
+	// calls it when a final message ends a scope.
+	Reset(ctx context.Context, key string) error
 }
 
 // Backoff bounds of the re-subscription loop.
@@ -36,8 +57,14 @@ const (
 	subscribeBackoffMax = 2 * time.Second
 )
 
-// startBroker opens the broker named by the options and starts the one
-// subscriber goroutine of the hub.
+// readySubscriber is a Broker that tells when a subscription is active, so
+// the hub can log that it came back and restart its backoff.
+type readySubscriber interface {
+	subscribeReady(ctx context.Context, channel string, handler func([]byte), ready func()) error
+}
+
+// startBroker opens the broker named by the options, hands its counter to
+// the seq allocator and starts the one subscriber goroutine of the hub.
 func (h *Hub) startBroker() error {
 	h.broker = h.opts.Redis
 	if h.broker == nil && h.opts.RedisURL != "" {
@@ -50,6 +77,11 @@ func (h *Hub) startBroker() error {
 	if h.broker == nil {
 		return nil
 	}
+	if c, ok := h.broker.(Counter); ok {
+		h.seq.setCounter(c)
+	} else {
+		h.seq.brokerWithoutCounter()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -61,25 +93,42 @@ func (h *Hub) startBroker() error {
 	return nil
 }
 
-// newURLBroker builds the broker of Options.RedisURL; redis.go sets it.
+// newURLBroker builds the broker of Options.RedisURL (replaceable in tests).
 var newURLBroker = func(url string) (Broker, error) {
-	return nil, fmt.Errorf("ssekify: no broker for RedisURL %q", url)
+	b, err := NewRedisBrokerURL(url)
+	if err != nil {
+		return nil, err // not a nil *RedisBroker in a non-nil Broker
+	}
+	return b, nil
 }
 
 // subscribeLoop keeps the subscription alive until ctx ends: when it fails,
-// the failure is reported and logged, and it subscribes again after a
-// backoff that doubles up to subscribeBackoffMax.
+// the failure is counted, logged and reported (BROKER_SUBSCRIBE), and it
+// subscribes again after a backoff that doubles up to subscribeBackoffMax.
+// When the subscription is active again, that is logged too. One
+// subscription runs at a time, on this goroutine: nothing piles up across
+// reconnects.
 func (h *Hub) subscribeLoop(ctx context.Context) {
 	backoff := subscribeBackoffMin
+	failures := 0 // failed attempts since the subscription was last active
+	ready := func() {
+		backoff = subscribeBackoffMin
+		if failures > 0 {
+			h.opts.Logger.Info("ssekify: broker subscription restored",
+				slog.String("channel", h.opts.Channel), slog.Int("failedAttempts", failures))
+			failures = 0
+		}
+	}
 	for {
 		start := time.Now()
-		err := h.broker.Subscribe(ctx, h.opts.Channel, h.receive)
+		err := h.subscribeOnce(ctx, ready)
 		if ctx.Err() != nil {
 			return
 		}
 		if err == nil {
 			err = fmt.Errorf("subscription ended")
 		}
+		failures++
 		h.stats.brokerReconnects.Add(1)
 		h.opts.Logger.Warn("ssekify: broker subscription lost; subscribing again",
 			slog.String("channel", h.opts.Channel), slog.Any("err", err), slog.Duration("backoff", backoff))
@@ -95,4 +144,12 @@ func (h *Hub) subscribeLoop(ctx context.Context) {
 		}
 		backoff = min(2*backoff, subscribeBackoffMax)
 	}
+}
+
+// subscribeOnce runs one subscription of the hub's channel.
+func (h *Hub) subscribeOnce(ctx context.Context, ready func()) error {
+	if rs, ok := h.broker.(readySubscriber); ok {
+		return rs.subscribeReady(ctx, h.opts.Channel, h.receive, ready)
+	}
+	return h.broker.Subscribe(ctx, h.opts.Channel, h.receive)
 }

@@ -108,12 +108,13 @@ func (c *Conn) signal() {
 var errStreamEnded = errors.New("ssekify: stream ended")
 
 // serve is the writer loop. It runs on the handler goroutine until the client
-// goes away, the connection is closed or a write fails. first holds the
-// frames to write before anything queued (retry line, gap or replay).
-func (c *Conn) serve(ctx context.Context, w http.ResponseWriter, first [][]byte) error {
-	if err := c.write(w, first); err != nil {
+// goes away, the connection is closed or a write fails. It first writes and
+// flushes the opening (with the headers, even when the opening is empty).
+func (c *Conn) serve(ctx context.Context, w http.ResponseWriter, open opening) error {
+	if err := c.write(w, open.frames); err != nil {
 		return c.endReason(err)
 	}
+	c.hub.stats.sent.Add(int64(open.events))
 	var tick <-chan time.Time
 	var timer *time.Timer
 	if c.cfg.keepAlive > 0 {
@@ -168,11 +169,9 @@ func (c *Conn) endReason(err error) error {
 }
 
 // write sends frames with as few Write calls as it can (frames are gathered
-// into a pooled buffer) and one Flush, under the write deadline.
+// into a pooled buffer) and one Flush, under the write deadline. With no
+// frames it only flushes (the headers).
 func (c *Conn) write(w http.ResponseWriter, frames [][]byte) error {
-	if len(frames) == 0 {
-		return nil
-	}
 	// The deadline is set under wmu, so that a close cutting this write
 	// short (an expired deadline, set under wmu) always comes after it.
 	c.wmu.Lock()

@@ -66,7 +66,6 @@ const (
 	CodeInvalidEnvelope  = "INVALID_ENVELOPE"
 	CodeSeqKVFallback    = "SEQ_KV_FALLBACK"
 	CodeHookPanic        = "HOOK_PANIC"
-	CodeReplayGap        = "REPLAY_GAP"
 	CodeInvalidLastEvent = "INVALID_LAST_EVENT_ID"
 )
 

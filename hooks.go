@@ -1,9 +1,9 @@
 package ssekify
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 )
 
 // Hooks run on the goroutine that caused them, never under a hub lock. A
@@ -14,7 +14,8 @@ import (
 func (h *Hub) callHook(name string, fn func()) {
 	defer func() {
 		if p := recover(); p != nil {
-			h.opts.Logger.Error("ssekify: hook panicked", slog.String("hook", name), slog.Any("panic", p))
+			h.opts.Logger.Error("ssekify: hook panicked; recovered", slog.String("hook", name),
+				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 			h.stats.errorCount.Add(1)
 			if name != "OnError" && h.opts.OnError != nil {
 				e := &Error{Code: CodeHookPanic, Level: LevelError, Op: name, Err: fmt.Errorf("hook %s panicked: %v", name, p)}
@@ -37,13 +38,6 @@ func (h *Hub) reportErr(e *Error) {
 	if h.opts.OnError != nil {
 		h.callHook("OnError", func() { h.opts.OnError(e) })
 	}
-}
-
-// asError returns err as an *Error when it is one.
-func asError(err error) (*Error, bool) {
-	var e *Error
-	ok := errors.As(err, &e)
-	return e, ok
 }
 
 func (h *Hub) hookMessageSent(m *message, delivered int) {

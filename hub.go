@@ -38,6 +38,8 @@ type Hub struct {
 	broker     Broker
 	ownsBroker bool
 	subStop    func() // stops the broker subscription and waits for it
+
+	life lifecycle // Shutdown's state (lifecycle.go)
 }
 
 // userConns is one user's connections on this instance and, per room, how
@@ -62,7 +64,7 @@ func New(opts *Options) (*Hub, error) {
 		rooms: make(map[string][]*Conn),
 	}
 	h.ids.instance = o.InstanceID
-	h.replay = newReplayStore(&h.opts, h.nowFunc)
+	h.replay = newReplayStore(&h.opts, h.nowFunc, &h.stats)
 	h.seq = newSeqAllocator(h)
 	if err := h.startBroker(); err != nil {
 		return nil, err

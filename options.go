@@ -120,8 +120,10 @@ type Options struct {
 	// RecentTTL sweeps the buffers of users inactive that long. Default
 	// 30 min; negative disables the sweep.
 	RecentTTL time.Duration
-	// RecentMaxUsers bounds how many users have a buffer; beyond it the least
-	// recently active user is evicted. Default 10,000; negative: unbounded.
+	// RecentMaxUsers bounds how many offline users keep a buffer; beyond it
+	// the least recently active offline user is evicted in O(1). Users with
+	// a stream are bounded by the connections. Default 10,000; negative:
+	// unbounded.
 	RecentMaxUsers int
 	// RecentMaxBytes bounds the frames held by all replay buffers together.
 	// Default 64 MiB; negative: unbounded.

@@ -6,9 +6,19 @@ import (
 )
 
 // PublishToUser delivers ev to userID's streams on this instance at once,
-// then publishes it through the broker so every other instance delivers it
-// to its own streams of userID. Without a broker it is local only. An error
-// after local delivery means the other instances did not get it.
+// then publishes it through the broker (Options.Redis or Options.RedisURL)
+// so every other instance delivers it to its own streams of userID; this
+// instance ignores its own envelope when it comes back, so nothing arrives
+// twice. The event is prepared once (auto fields, the global seq, id,
+// frame): every instance writes the same bytes. Without a broker it is
+// local only.
+//
+// An error wrapping ErrBroker (also reported as BROKER_PUBLISH) means the
+// local delivery happened but the other instances did not get the event,
+// typically because Redis is unreachable. ctx bounds the publish.
+//
+// Events published by one instance reach the others in the order it
+// published them; see RedisBroker for the order across publishers.
 func (h *Hub) PublishToUser(ctx context.Context, userID string, ev Event) error {
 	return h.publish(ctx, kindUser, userID, ev)
 }
@@ -28,7 +38,7 @@ func (h *Hub) publish(ctx context.Context, kind targetKind, target string, ev Ev
 	if err != nil {
 		return err
 	}
-	h.deliver(m)
+	h.hookMessageSent(m, h.deliver(m))
 	if h.broker == nil {
 		return nil
 	}

@@ -44,12 +44,12 @@ func (h *Hub) Register(w http.ResponseWriter, r *http.Request, userID string, op
 	if opts != nil {
 		rooms, onOpen = opts.Rooms, opts.OnOpen
 	}
-	first, err := h.attach(c, rooms, lastEventID(r))
+	open, err := h.attach(c, rooms, lastEventID(r))
 	if err != nil {
 		return h.refuse(w, userID, err)
 	}
 	defer h.streams.Done()
-	err = h.stream(w, r, c, first, onOpen)
+	err = h.stream(w, r, c, open, onOpen)
 	h.detach(c, r, err)
 	return err
 }
@@ -96,15 +96,24 @@ func (h *Hub) notAccepting() error {
 	return ErrNotAccepting
 }
 
+// maxLastEventID is the longest Last-Event-ID that can be an id; longer ones
+// are unknown at once (and reported).
+const maxLastEventID = 1024
+
+// opening is what a stream writes before anything queued: the retry line,
+// then the gap signal or the replayed events.
+type opening struct {
+	frames [][]byte
+	events int // frames that are events (counted as sent)
+}
+
 // attach registers c and reads its replay in one critical section, so that
 // every event is either replayed or delivered live, never both, never neither.
-// It returns the frames to write first: the retry line, then the gap signal
-// or the replayed events.
-func (h *Hub) attach(c *Conn, rooms []string, lastID string) ([][]byte, error) {
+func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
 	h.mu.Lock()
 	if h.stopped.Load() {
 		h.mu.Unlock()
-		return nil, h.notAccepting()
+		return opening{}, h.notAccepting()
 	}
 	h.streams.Add(1)
 	h.add(c, rooms)
@@ -116,30 +125,36 @@ func (h *Hub) attach(c *Conn, rooms []string, lastID string) ([][]byte, error) {
 	}
 	h.mu.Unlock()
 
-	first := make([][]byte, 0, 2+len(msgs))
+	o := opening{frames: make([][]byte, 0, 2+len(msgs))}
 	if f := retryFrame(c.cfg.retry); f != nil {
-		first = append(first, f)
+		o.frames = append(o.frames, f)
 	}
 	if lastID == "" {
-		return first, nil
+		return o, nil
 	}
 	if found {
 		h.stats.replayHits.Add(1)
 		h.stats.replayedEvents.Add(int64(len(msgs)))
 		for _, m := range msgs {
-			first = append(first, m.frame)
+			o.frames = append(o.frames, m.frame)
 		}
-		return first, nil
+		o.events = len(msgs)
+		return o, nil
 	}
 	h.stats.replayMisses.Add(1)
-	if gap := h.gapFrame(lastID, oldest); gap != nil {
-		first = append(first, gap)
+	if len(lastID) > maxLastEventID || !validField(lastID) {
+		h.reportErr(&Error{Code: CodeInvalidLastEvent, Level: LevelWarn, Op: "register", Target: c.id,
+			Err: fmt.Errorf("Last-Event-ID %q of user %q is not an id this hub makes; answered with the gap event", clip(lastID), c.userID)})
 	}
-	return first, nil
+	if gap := h.gapFrame(lastID, oldest); gap != nil {
+		o.frames = append(o.frames, gap)
+		o.events = 1
+	}
+	return o, nil
 }
 
 // stream writes the headers and runs the writer until the stream ends.
-func (h *Hub) stream(w http.ResponseWriter, r *http.Request, c *Conn, first [][]byte, onOpen func(*Conn)) error {
+func (h *Hub) stream(w http.ResponseWriter, r *http.Request, c *Conn, open opening, onOpen func(*Conn)) error {
 	h.writeHeaders(w, r, c)
 	if wt := h.opts.WriteTimeout; wt < 0 {
 		// No per-write deadline: lift a server-wide WriteTimeout too, or it
@@ -153,7 +168,7 @@ func (h *Hub) stream(w http.ResponseWriter, r *http.Request, c *Conn, first [][]
 	if onOpen != nil {
 		h.callHook("OnOpen", func() { onOpen(c) })
 	}
-	return c.serve(r.Context(), w, first)
+	return c.serve(r.Context(), w, open)
 }
 
 // detach removes c from the hub once its stream ended and reports the end.

@@ -33,9 +33,15 @@ type replayStore interface {
 	clear(userID string)
 }
 
-// newReplayStore returns the store the options ask for.
-func newReplayStore(o *Options, now func() time.Time) replayStore {
-	return noReplay{}
+// newReplayStore returns the store the options ask for: the in-memory one
+// (replay_mem.go), or noReplay when RecentBufferSize is negative. now is the
+// hub's clock; st receives the replayUsers, replayBytes and replayEvicted
+// figures.
+func newReplayStore(o *Options, now func() time.Time, st *counters) replayStore {
+	if o.RecentBufferSize < 0 {
+		return noReplay{}
+	}
+	return newMemReplay(o, now, st)
 }
 
 // noReplay is the store when replay is disabled: it keeps nothing, so every
@@ -53,14 +59,20 @@ func (noReplay) since(string, string) ([]*message, string, bool) {
 func (noReplay) clear(string) {}
 
 // ClearRecent drops the replay buffer of userID, or of every user when
-// userID is empty.
+// userID is empty. A user without a stream on this instance is forgotten
+// (nothing is recorded for it until it connects again); a connected user's
+// buffer is emptied and recording goes on. A client that then reconnects
+// with an older Last-Event-ID gets the gap event.
 func (h *Hub) ClearRecent(userID string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.replay.clear(userID)
 }
 
-// gapData is the payload of the gap event.
+// gapData is the payload of the gap event: the id the client sent (clipped
+// to 64 bytes, JSON-escaped, so a hostile id can not forge anything), the
+// oldest id still held for the user ("" when none) and why ("unknown-id", or
+// "replay-disabled" when RecentBufferSize is negative).
 type gapData struct {
 	LastEventID string `json:"lastEventId"`
 	OldestID    string `json:"oldestId"`

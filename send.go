@@ -49,6 +49,7 @@ type message struct {
 	name   string
 	data   []byte // serialized payload
 	frame  []byte // the whole SSE event
+	refs   int32  // replay buffers holding it (replay_mem.go; guarded by h.mu)
 }
 
 // MessageInfo describes a message to OnMessageSent and OnPublish.
@@ -90,7 +91,9 @@ func (h *Hub) send(ctx context.Context, kind targetKind, target string, ev Event
 	if err != nil {
 		return 0, err
 	}
-	return h.deliver(m), nil
+	n := h.deliver(m)
+	h.hookMessageSent(m, n)
+	return n, nil
 }
 
 // prepare turns ev into a message: validate, serialize, add auto fields and
@@ -124,7 +127,7 @@ func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Even
 	if err != nil {
 		return nil, err
 	}
-	if data, err = h.enrich(ctx, data, global); err != nil {
+	if data, err = h.callEnrich(ctx, data, global); err != nil {
 		return nil, err
 	}
 	if max := h.opts.MaxPayloadBytes; max > 0 && len(data) > max {
@@ -160,6 +163,17 @@ func (h *Hub) serialize(v any) ([]byte, error) {
 		return nil, fmt.Errorf("%w: serialized data is not valid UTF-8", ErrInvalidEvent)
 	}
 	return data, nil
+}
+
+// callEnrich runs enrich, turning a panic of a user callback (KeyExtractor,
+// FinalPredicate, a Getter) into an error.
+func (h *Hub) callEnrich(ctx context.Context, data []byte, global bool) (out []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: auto field or seq callback panicked: %v", ErrSerialize, p)
+		}
+	}()
+	return h.enrich(ctx, data, global)
 }
 
 // callSerializer runs the Serializer, turning a panic into an error.
@@ -200,7 +214,6 @@ func (h *Hub) deliver(m *message) int {
 	}
 	h.mu.Unlock()
 	h.settle(&fx)
-	h.hookMessageSent(m, fx.delivered)
 	return fx.delivered
 }
 

@@ -1,0 +1,276 @@
+package ssekify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultRedisHealthCheck is how long a Redis subscription may stay silent
+// before the broker pings Redis; see WithRedisHealthCheck.
+const DefaultRedisHealthCheck = 3 * time.Second
+
+// RedisBroker is a Broker and Counter on Redis, through go-redis v9: PUBLISH
+// and SUBSCRIBE for envelopes, INCR with PEXPIRE for global sequence
+// numbers. It works with any redis.UniversalClient: a single node
+// (redis.NewClient), Sentinel (redis.NewFailoverClient) or Cluster
+// (redis.NewClusterClient). go-redis keeps one dedicated connection for each
+// subscription and a pool for PUBLISH and INCR.
+//
+// When Redis goes away, Publish and Incr return errors and Subscribe returns
+// one, so the hub reports the outage and subscribes again with backoff until
+// Redis is back. A silent subscription is pinged (WithRedisHealthCheck), so a
+// half-open connection is noticed too. Messages published while an instance
+// is not subscribed are lost, as always with Redis Pub/Sub.
+//
+// Ordering: Redis delivers a channel's messages to every subscriber in the
+// order it executed the PUBLISH commands (on a Cluster one node, the owner
+// of the channel's slot, executes them all; see Publish), so the events one
+// instance publishes in sequence reach the others in that sequence. Events
+// of several publishers of one scope (a requestId) share one global seq,
+// but Redis's order may differ from the seq order when two instances
+// publish at the same moment, and a publisher's own streams get its events
+// at once, possibly before earlier events of other instances arrive
+// through Redis. Streams on an instance that only receives see strictly
+// increasing seqs when the publishers take turns (each publish returns
+// before the next starts); otherwise a client that needs order sorts by
+// seq, which has no duplicate in any case.
+type RedisBroker struct {
+	client redis.UniversalClient
+	owned  bool          // Close closes client
+	health time.Duration // silence before a PING on a subscription
+
+	closeOnce sync.Once
+	life      context.Context // ends on Close, and with it the subscriptions
+	close     context.CancelFunc
+}
+
+// RedisOption configures a RedisBroker.
+type RedisOption func(*RedisBroker)
+
+// WithRedisHealthCheck sets how long a subscription may receive nothing
+// before the broker sends PING on it; when the answer does not come within
+// the same time, the connection is taken as dead and Subscribe returns an
+// error (the hub subscribes again). Default DefaultRedisHealthCheck (3s).
+func WithRedisHealthCheck(d time.Duration) RedisOption {
+	return func(b *RedisBroker) {
+		if d > 0 {
+			b.health = d
+		}
+	}
+}
+
+// NewRedisBroker returns a broker on client. The caller owns client: it
+// stays open when the broker closes, so one client can serve several hubs
+// (one channel per tenant, "ssekify:bus:tenant:<id>") and the application.
+// Close the client after every hub using it has shut down.
+//
+// Single node:
+//
+//	client := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
+//
+// Sentinel (the hub follows failovers: it subscribes again to the new master):
+//
+//	client := redis.NewFailoverClient(&redis.FailoverOptions{
+//		MasterName:    "mymaster",
+//		SentinelAddrs: []string{"10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"},
+//		Password:      os.Getenv("REDIS_PASSWORD"),
+//	})
+//
+// Cluster (PUBLISH reaches subscribers on every node; each seq key lives in
+// one slot):
+//
+//	client := redis.NewClusterClient(&redis.ClusterOptions{
+//		Addrs: []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
+//	})
+//
+// Then:
+//
+//	hub, err := ssekify.New(&ssekify.Options{Redis: ssekify.NewRedisBroker(client)})
+func NewRedisBroker(client redis.UniversalClient, opts ...RedisOption) *RedisBroker {
+	b := &RedisBroker{client: client, health: DefaultRedisHealthCheck}
+	b.life, b.close = context.WithCancel(context.Background())
+	for _, o := range opts {
+		o(b)
+	}
+	return b
+}
+
+// NewRedisBrokerURL returns a broker on a new single-node client configured
+// by url, which the broker owns: Close closes it. Forms:
+//
+//	redis://localhost:6379            plain TCP, database 0
+//	redis://:password@host:6379/2     password (requirepass), database 2
+//	redis://user:password@host:6379/0 ACL user
+//	rediss://user:password@host:6380  TLS
+//
+// Query parameters set further go-redis options (dial_timeout=3s,
+// pool_size=20, ...; see redis.ParseURL). It does not connect: a Redis that
+// is down at start is reported by the hub and retried. For Sentinel or
+// Cluster build the client yourself (redis.ParseFailoverURL and
+// redis.ParseClusterURL read URLs too) and use NewRedisBroker.
+// Options.RedisURL calls it, and the hub closes that broker on Shutdown.
+func NewRedisBrokerURL(url string, opts ...RedisOption) (*RedisBroker, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		// The URL may hold a password: it is not quoted.
+		return nil, fmt.Errorf("%w: RedisURL: %w", ErrBroker, err)
+	}
+	b := NewRedisBroker(redis.NewClient(o), opts...)
+	b.owned = true
+	return b, nil
+}
+
+// Client returns the go-redis client the broker uses.
+func (b *RedisBroker) Client() redis.UniversalClient { return b.client }
+
+// Publish sends payload on channel with PUBLISH. The caller's ctx bounds
+// it, on top of the client's own timeouts and retries.
+//
+// On a Cluster the PUBLISH is routed as if the channel were a key: to the
+// master owning the channel's hash slot, the node on which go-redis
+// subscribes to the channel. Every publish of a channel then goes through
+// one node, so every subscriber sees them in that node's order; a PUBLISH
+// sent to a random node (go-redis's default for a command without keys)
+// would be forwarded over the cluster bus and could overtake, or be
+// overtaken by, a later one sent elsewhere. On a single node or behind
+// Sentinel the routing changes nothing.
+func (b *RedisBroker) Publish(ctx context.Context, channel string, payload []byte) error {
+	if b.isClosed() {
+		return redis.ErrClosed
+	}
+	cmd := redis.NewIntCmd(ctx, "publish", channel, payload)
+	cmd.SetFirstKeyPos(1)
+	_ = b.client.Process(ctx, cmd)
+	return cmd.Err()
+}
+
+// Subscribe subscribes to channel on a dedicated connection and calls
+// handler for each message until ctx ends (it then returns nil) or the
+// connection fails (it returns the error). It returns redis.ErrClosed after
+// Close.
+func (b *RedisBroker) Subscribe(ctx context.Context, channel string, handler func(payload []byte)) error {
+	return b.subscribeReady(ctx, channel, handler, nil)
+}
+
+// subscribeReady is Subscribe that calls ready, if not nil, once Redis has
+// confirmed the subscription.
+func (b *RedisBroker) subscribeReady(ctx context.Context, channel string, handler func([]byte), ready func()) error {
+	if b.isClosed() {
+		return redis.ErrClosed
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopClose := context.AfterFunc(b.life, cancel)
+	defer stopClose()
+	ps := b.client.Subscribe(ctx) // no channel yet: no I/O
+	defer ps.Close()
+	// go-redis does not interrupt a blocked read when ctx ends; closing the
+	// PubSub does, when ctx ends or the broker closes.
+	stopRead := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stopRead()
+
+	ended := func(err error) error {
+		switch {
+		case b.isClosed():
+			return redis.ErrClosed
+		case ctx.Err() != nil:
+			return nil
+		}
+		return err
+	}
+	if err := ps.Subscribe(ctx, channel); err != nil {
+		return ended(fmt.Errorf("subscribe %s: %w", channel, err))
+	}
+	pinged := false // a PING is out since the last message
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, b.health)
+		switch {
+		case err == nil:
+		case isTimeout(err) && !pinged:
+			// A quiet channel: make sure the connection is still alive.
+			if err := ps.Ping(ctx); err != nil {
+				return ended(fmt.Errorf("health check: %w", err))
+			}
+			pinged = true
+			continue
+		case isTimeout(err):
+			return ended(fmt.Errorf("no answer to PING within %v: %w", b.health, err))
+		default:
+			return ended(err)
+		}
+		pinged = false
+		switch m := msg.(type) {
+		case *redis.Message:
+			handler([]byte(m.Payload))
+		case *redis.Subscription:
+			if m.Kind == "subscribe" && m.Channel == channel && ready != nil {
+				ready()
+			}
+		}
+	}
+}
+
+// incrScript increments KEYS[1] and, when ARGV[1] > 0, sets its expiry to
+// ARGV[1] milliseconds. A script runs atomically; unlike MULTI/EXEC it stops
+// at a failing INCR (a key holding something else), leaving the key as it was.
+var incrScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+local ttl = tonumber(ARGV[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return n
+`)
+
+// Incr increments key and sets its expiry to ttl (none when ttl <= 0) in
+// one atomic step, a Lua script (EVALSHA, loaded again by EVAL after a
+// Redis restart), so a key never exists without its expiry. One key means
+// one hash slot: it works on a Cluster too.
+func (b *RedisBroker) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	if b.isClosed() {
+		return 0, redis.ErrClosed
+	}
+	ms := ttl.Milliseconds()
+	if ttl > 0 && ms == 0 {
+		ms = 1
+	}
+	return incrScript.Run(ctx, b.client, []string{key}, ms).Int64()
+}
+
+// Reset deletes key, so the next Incr starts again at one.
+func (b *RedisBroker) Reset(ctx context.Context, key string) error {
+	if b.isClosed() {
+		return redis.ErrClosed
+	}
+	return b.client.Del(ctx, key).Err()
+}
+
+// Close ends the broker's subscriptions and makes its methods return
+// redis.ErrClosed. It closes the client only when the broker built it
+// (NewRedisBrokerURL); a client passed to NewRedisBroker stays open for its
+// owner to close. Close is idempotent.
+func (b *RedisBroker) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		b.close()
+		if b.owned {
+			err = b.client.Close()
+		}
+	})
+	return err
+}
+
+func (b *RedisBroker) isClosed() bool { return b.life.Err() != nil }
+
+// isTimeout reports a read that timed out (the connection is still usable).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
