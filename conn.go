@@ -26,10 +26,11 @@ type Conn struct {
 	// wmu interlocks close with an ongoing write, so that closing a stalled
 	// connection cuts its write short without touching a finished handler's
 	// ResponseController.
-	wmu      sync.Mutex
-	writing  bool
-	finished bool
-	rc       *http.ResponseController
+	wmu        sync.Mutex
+	writing    bool
+	finished   bool
+	noDeadline bool // the ResponseWriter does not support write deadlines
+	rc         *http.ResponseController
 }
 
 // ConnInfo describes a connection to hooks.
@@ -179,8 +180,12 @@ func (c *Conn) write(w http.ResponseWriter, frames [][]byte) error {
 		c.wmu.Unlock()
 		return errStreamEnded
 	}
-	if wt := c.hub.opts.WriteTimeout; wt > 0 {
-		_ = c.rc.SetWriteDeadline(time.Now().Add(wt))
+	if wt := c.hub.opts.WriteTimeout; wt > 0 && !c.noDeadline {
+		// A writer without deadlines answers ErrNotSupported (a new error
+		// value each time): ask once, not on every write.
+		if err := c.rc.SetWriteDeadline(time.Now().Add(wt)); errors.Is(err, http.ErrNotSupported) {
+			c.noDeadline = true
+		}
 	}
 	c.writing = true
 	c.wmu.Unlock()
