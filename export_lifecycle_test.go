@@ -7,9 +7,6 @@ func LockHub(h *Hub) (unlock func()) {
 	return h.mu.Unlock
 }
 
-// OnShutdown registers stop with the hub's shutdown.
-func OnShutdown(h *Hub, stop func()) { h.onShutdown(stop) }
-
 // SetURLBroker replaces the factory of Options.RedisURL brokers until
 // restore is called, so that a test can give a hub a broker it owns.
 func SetURLBroker(f func(url string) (Broker, error)) (restore func()) {

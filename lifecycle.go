@@ -61,7 +61,6 @@ type lifecycle struct {
 	hurry chan struct{} // closed when a caller's ctx ended: close every stream now
 	done  chan struct{} // closed once the shutdown finished; nil before it started
 	err   error         // the shutdown's result, written before done is closed
-	stops []func()      // run once the streams ended, last registered first
 
 	hurryOnce sync.Once
 }
@@ -84,7 +83,8 @@ func (h *Hub) StopAccepting() { h.stopped.Store(true) }
 //     Register calls to return, which they do promptly: closing cuts a
 //     blocked write short;
 //  5. it stops the broker subscription, closes the broker when the hub
-//     opened it (Options.RedisURL) and stops the hub's timers.
+//     opened it (Options.RedisURL). The hub owns no other goroutine or timer
+//     (replay and seq counters are swept lazily), so nothing outlives it.
 //
 // From step 4 on, sends and publishes return ErrClosed and Register answers
 // 503 with ErrClosed.
@@ -218,26 +218,10 @@ func (h *Hub) shutdown(ctx context.Context, c shutdownConfig, hurry <-chan struc
 			errs = append(errs, fmt.Errorf("%w: close: %w", ErrBroker, err))
 		}
 	}
-	h.life.mu.Lock()
-	stops := h.life.stops
-	h.life.stops = nil
-	h.life.mu.Unlock()
-	for i := len(stops) - 1; i >= 0; i-- {
-		stops[i]()
-	}
 	res = errors.Join(errs...)
 	h.opts.Logger.Info("ssekify: shut down",
 		slog.Int("closed", len(conns)), slog.Duration("took", time.Since(start)), slog.Bool("cut", cut))
 	return res, cut
-}
-
-// onShutdown registers stop, run by Shutdown once every stream has ended and
-// the broker subscription has stopped: the place to stop a timer or a
-// goroutine the hub owns. Stops run last registered first.
-func (h *Hub) onShutdown(stop func()) {
-	h.life.mu.Lock()
-	defer h.life.mu.Unlock()
-	h.life.stops = append(h.life.stops, stop)
 }
 
 // shutdownData is the announcement's payload.

@@ -638,19 +638,3 @@ func TestShutdownStopsTheBroker(t *testing.T) {
 		require.EqualValues(t, 1, bus.closes.Load(), "closed once")
 	})
 }
-
-func TestShutdownRunsStops(t *testing.T) {
-	h, err := ssekify.New(nil)
-	require.NoError(t, err)
-	srv := lcServe(t, h, nil)
-	connect(t, srv.Server, "a", "", nil)
-	var order []string
-	ssekify.OnShutdown(h, func() {
-		order = append(order, "first registered")
-		require.Zero(t, h.Stats().Connections, "stops run after the streams ended")
-	})
-	ssekify.OnShutdown(h, func() { order = append(order, "last registered") })
-	require.NoError(t, h.Shutdown(context.Background(), ssekify.ShutdownOptions{Grace: -1}))
-	require.NoError(t, h.Shutdown(context.Background(), ssekify.ShutdownOptions{Grace: -1}))
-	require.Equal(t, []string{"last registered", "first registered"}, order)
-}
