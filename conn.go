@@ -19,6 +19,10 @@ type Conn struct {
 	q      queue
 	wake   chan struct{} // one slot: "there is work"; the writer owns the ResponseWriter
 
+	// The writer's own state (the handler goroutine only).
+	batch [][]byte    // frames taken from the queue, reused
+	timer *time.Timer // heartbeat; nil when KeepAlive is off
+
 	// Guarded by hub.mu.
 	rooms  map[string]int // room → index in hub.rooms[room]
 	allIdx int            // index in hub.all; -1 once removed
@@ -108,55 +112,68 @@ func (c *Conn) signal() {
 // errStreamEnded is the internal result of a write attempted after close.
 var errStreamEnded = errors.New("ssekify: stream ended")
 
-// serve is the writer loop. It runs on the handler goroutine until the client
-// goes away, the connection is closed or a write fails. It first writes and
-// flushes the opening (with the headers, even when the opening is empty).
-func (c *Conn) serve(ctx context.Context, w http.ResponseWriter, open opening) error {
-	if err := c.write(w, open.frames); err != nil {
-		return c.endReason(err)
-	}
-	c.hub.stats.sent.Add(int64(open.events))
+// serve is the writer loop, on the handler goroutine, until the client goes
+// away, the connection is closed or a write fails. Its frame holds little
+// more than the select: the work is done in drain and heartbeat.
+func (c *Conn) serve(ctx context.Context, w http.ResponseWriter) error {
 	var tick <-chan time.Time
-	var timer *time.Timer
 	if c.cfg.keepAlive > 0 {
-		timer = time.NewTimer(c.cfg.keepAlive)
-		defer timer.Stop()
-		tick = timer.C
+		c.timer = time.NewTimer(c.cfg.keepAlive)
+		defer c.timer.Stop()
+		tick = c.timer.C
 	}
-	var batch [][]byte
-	hb := [][]byte{heartbeatFrame}
 	for {
+		var done bool
+		var err error
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick:
-			if err := c.write(w, hb); err != nil {
-				return c.endReason(err)
-			}
-			timer.Reset(c.cfg.keepAlive)
+			done, err = c.heartbeat(w)
 		case <-c.wake:
-			var closed bool
-			var reason error
-			batch, closed, reason = c.q.take(batch[:0])
-			if closed {
-				return reason
-			}
-			if len(batch) == 0 {
-				continue
-			}
-			err := c.write(w, batch)
-			if err == nil {
-				c.hub.stats.sent.Add(int64(len(batch)))
-			}
-			clear(batch)
-			if err != nil {
-				return c.endReason(err)
-			}
-			if timer != nil {
-				timer.Reset(c.cfg.keepAlive)
-			}
+			done, err = c.drain(w)
+		}
+		if done {
+			return err
 		}
 	}
+}
+
+// heartbeatFrames is the batch of a heartbeat.
+var heartbeatFrames = [][]byte{heartbeatFrame}
+
+// heartbeat writes the keep-alive comment. done reports the end of the stream.
+func (c *Conn) heartbeat(w http.ResponseWriter) (done bool, err error) {
+	if err := c.write(w, heartbeatFrames); err != nil {
+		return true, c.endReason(err)
+	}
+	c.timer.Reset(c.cfg.keepAlive)
+	return false, nil
+}
+
+// drain writes everything queued. done reports the end of the stream, with
+// the close reason or the write error.
+func (c *Conn) drain(w http.ResponseWriter) (done bool, err error) {
+	batch, closed, reason := c.q.take(c.batch[:0])
+	if closed {
+		return true, reason
+	}
+	if len(batch) == 0 {
+		return false, nil
+	}
+	err = c.write(w, batch)
+	if err == nil {
+		c.hub.stats.sent.Add(int64(len(batch)))
+	}
+	clear(batch)
+	c.batch = batch
+	if err != nil {
+		return true, c.endReason(err)
+	}
+	if c.timer != nil {
+		c.timer.Reset(c.cfg.keepAlive)
+	}
+	return false, nil
 }
 
 // endReason turns a write error into Register's result: nil when the stream

@@ -35,9 +35,29 @@ var (
 // The Last-Event-ID header (else the lastEventId or last-event-id query
 // parameter) selects what is replayed before live events.
 func (h *Hub) Register(w http.ResponseWriter, r *http.Request, userID string, opts *RegisterOptions) error {
+	// The setup runs in open and has returned before the writer parks, so
+	// that an idle stream's goroutine holds a shallow stack (which the
+	// garbage collector then shrinks).
+	c, err := h.open(w, r, userID, opts)
+	if c == nil {
+		return err
+	}
+	if err == nil {
+		err = c.serve(r.Context(), w)
+	}
+	h.detach(c, r, err)
+	h.streams.Done()
+	return err
+}
+
+// open turns the request into a registered stream whose opening is written:
+// headers, retry line, gap or replay. It returns a nil Conn when it refused
+// the request (already answered), or the Conn and the error of a failed
+// first write.
+func (h *Hub) open(w http.ResponseWriter, r *http.Request, userID string, opts *RegisterOptions) (*Conn, error) {
 	c, err := h.newConn(w, userID, opts)
 	if err != nil {
-		return h.refuse(w, userID, err)
+		return nil, h.refuse(w, userID, err)
 	}
 	var rooms []string
 	var onOpen func(*Conn)
@@ -46,12 +66,26 @@ func (h *Hub) Register(w http.ResponseWriter, r *http.Request, userID string, op
 	}
 	open, err := h.attach(c, rooms, lastEventID(r))
 	if err != nil {
-		return h.refuse(w, userID, err)
+		return nil, h.refuse(w, userID, err)
 	}
-	defer h.streams.Done()
-	err = h.stream(w, r, c, open, onOpen)
-	h.detach(c, r, err)
-	return err
+	h.writeHeaders(w, r, c)
+	if wt := h.opts.WriteTimeout; wt < 0 {
+		// No per-write deadline: lift a server-wide WriteTimeout too, or it
+		// would end the stream.
+		_ = c.rc.SetWriteDeadline(noDeadline)
+	}
+	info := c.info(r)
+	if h.opts.OnConnect != nil {
+		h.callHook("OnConnect", func() { h.opts.OnConnect(info) })
+	}
+	if onOpen != nil {
+		h.callHook("OnOpen", func() { onOpen(c) })
+	}
+	if err := c.write(w, open.frames); err != nil {
+		return c, c.endReason(err)
+	}
+	h.stats.sent.Add(int64(open.events))
+	return c, nil
 }
 
 // newConn validates the request's parameters and builds its connection.
@@ -151,24 +185,6 @@ func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
 		o.events = 1
 	}
 	return o, nil
-}
-
-// stream writes the headers and runs the writer until the stream ends.
-func (h *Hub) stream(w http.ResponseWriter, r *http.Request, c *Conn, open opening, onOpen func(*Conn)) error {
-	h.writeHeaders(w, r, c)
-	if wt := h.opts.WriteTimeout; wt < 0 {
-		// No per-write deadline: lift a server-wide WriteTimeout too, or it
-		// would end the stream.
-		_ = c.rc.SetWriteDeadline(noDeadline)
-	}
-	info := c.info(r)
-	if h.opts.OnConnect != nil {
-		h.callHook("OnConnect", func() { h.opts.OnConnect(info) })
-	}
-	if onOpen != nil {
-		h.callHook("OnOpen", func() { onOpen(c) })
-	}
-	return c.serve(r.Context(), w, open)
 }
 
 // detach removes c from the hub once its stream ended and reports the end.
