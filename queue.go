@@ -1,6 +1,12 @@
 package ssekify
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
+
+// minRing is the ring's size once a stream first queues a frame.
+const minRing = 16
 
 // queue is one connection's bounded list of frames waiting for its writer.
 // Frames are shared, immutable byte slices: the queue holds references, never
@@ -79,10 +85,7 @@ func (q *queue) append(f []byte) {
 }
 
 func (q *queue) grow() {
-	size := 2 * len(q.ring)
-	if size < 4 {
-		size = 4
-	}
+	size := max(2*len(q.ring), minRing)
 	if size > q.maxItems && q.maxItems >= q.n+1 {
 		size = q.maxItems
 	}
@@ -101,10 +104,11 @@ func (q *queue) popHead() {
 }
 
 // take moves every queued frame to dst, in order, and reports whether the
-// queue was closed (and why).
+// queue was closed (and why). dst grows in one step to what it must hold.
 func (q *queue) take(dst [][]byte) (_ [][]byte, closed bool, reason error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	dst = slices.Grow(dst, q.n)
 	for q.n > 0 {
 		dst = append(dst, q.ring[q.head])
 		q.popHead()

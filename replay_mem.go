@@ -188,10 +188,8 @@ func (s *memReplay) each(m *message, fn func(*replayUser)) {
 // push appends m to u's ring, overwriting the oldest message when full.
 func (s *memReplay) push(u *replayUser, m *message) {
 	if len(u.buf) < s.size {
-		if len(u.buf) == cap(u.buf) {
-			grown := make([]*message, len(u.buf), min(s.size, max(4, 2*cap(u.buf))))
-			copy(grown, u.buf)
-			u.buf = grown
+		if u.buf == nil {
+			u.buf = make([]*message, 0, s.size) // once, at the user's first event
 		}
 		u.buf = append(u.buf, m)
 	} else {
