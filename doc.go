@@ -16,49 +16,22 @@
 // and Publish deliver here at once and then, through a Broker (Redis
 // Pub/Sub), on every other instance.
 //
-// # Redis
+// # Slow clients
 //
-// Several instances behind a load balancer form one hub when they share a
-// Broker: each Publish* delivers to the streams of its own instance at once,
-// then publishes a versioned JSON envelope (kind, target, event name, id,
-// the already encoded payload, origin instance, time) on Options.Channel
-// (default "ssekify:bus"); every other instance delivers it to its streams,
-// and an instance ignores its own. Malformed envelopes are reported
-// (INVALID_ENVELOPE) and dropped. With a Counter (RedisBroker has one) the
-// seq of a requestId comes from one Redis INCR with expiry, the same for
-// every instance and for Send* and Publish* alike.
+// Every stream has a bounded queue (MaxQueueItems, MaxQueueBytes). Sends
+// never block: they encode an event once, enqueue a reference to the shared
+// frame and return. The handler goroutine of each stream writes everything
+// queued in one write and one flush, under a write deadline. When a queue is
+// full the DropPolicy applies: DropOldest (default), DropNewest or
+// Disconnect. A stalled peer costs at most its queue bounds plus kernel
+// buffers, and never slows the others.
 //
-// The simplest set-up is a URL; the hub then owns the client and closes it
-// on Shutdown:
+// # Wire format
 //
-//	hub, err := ssekify.New(&ssekify.Options{RedisURL: "rediss://app:secret@redis.internal:6380/0"})
-//
-// For Sentinel or Cluster, or to share a client, build the go-redis client
-// yourself and pass NewRedisBroker(client) as Options.Redis; you own that
-// client and close it after Hub.Shutdown:
-//
-//	client := redis.NewFailoverClient(&redis.FailoverOptions{
-//		MasterName:    "mymaster",
-//		SentinelAddrs: []string{"sentinel-1:26379", "sentinel-2:26379", "sentinel-3:26379"},
-//		Password:      os.Getenv("REDIS_PASSWORD"),
-//	})
-//	// or: redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"node-1:6379", "node-2:6379", "node-3:6379"}})
-//	hub, err := ssekify.New(&ssekify.Options{Redis: ssekify.NewRedisBroker(client)})
-//
-// Multi-tenant: one Hub per tenant, each with its own channel
-// ("ssekify:bus:tenant:<id>") and, if they share a scope key space, its own
-// Seq.KeyPrefix; the hubs may share one client and never see each other's
-// events.
-//
-// When Redis goes away, local sends keep working and Publish* deliver
-// locally and return an error wrapping ErrBroker; the subscription is
-// reported lost (BROKER_SUBSCRIBE, Stats.BrokerReconnects) and comes back by
-// itself, with backoff, when Redis returns, which the Logger records. Pub/Sub
-// delivers at most once: events published during the outage do not reach
-// the other instances, and a client that reconnects elsewhere gets the gap
-// event rather than a wrong replay. Redis delivers the events of different
-// publishers in the order it executed their PUBLISH commands; see
-// RedisBroker.
+// Frames follow the WHATWG "server-sent events" format: id, event and one
+// data line per line of the serialized payload. Event names and ids with CR,
+// LF or NUL are rejected with ErrInvalidEvent, so no input can inject fields
+// or events. Heartbeats are ": ping" comments.
 //
 // # Replay
 //
@@ -152,22 +125,49 @@
 // warn) is reported and Stats.LastSeqKvFallbackAt set. A broker without a
 // Counter is reported once, the same way.
 //
-// # Slow clients
+// # Redis
 //
-// Every stream has a bounded queue (MaxQueueItems, MaxQueueBytes). Sends
-// never block: they encode an event once, enqueue a reference to the shared
-// frame and return. The handler goroutine of each stream writes everything
-// queued in one write and one flush, under a write deadline. When a queue is
-// full the DropPolicy applies: DropOldest (default), DropNewest or
-// Disconnect. A stalled peer costs at most its queue bounds plus kernel
-// buffers, and never slows the others.
+// Several instances behind a load balancer form one hub when they share a
+// Broker: each Publish* delivers to the streams of its own instance at once,
+// then publishes a versioned JSON envelope (kind, target, event name, id,
+// the already encoded payload, origin instance, time) on Options.Channel
+// (default "ssekify:bus"); every other instance delivers it to its streams,
+// and an instance ignores its own. Malformed envelopes are reported
+// (INVALID_ENVELOPE) and dropped. With a Counter (RedisBroker has one) the
+// seq of a requestId comes from one Redis INCR with expiry, the same for
+// every instance and for Send* and Publish* alike.
 //
-// # Wire format
+// The simplest set-up is a URL; the hub then owns the client and closes it
+// on Shutdown:
 //
-// Frames follow the WHATWG "server-sent events" format: id, event and one
-// data line per line of the serialized payload. Event names and ids with CR,
-// LF or NUL are rejected with ErrInvalidEvent, so no input can inject fields
-// or events. Heartbeats are ": ping" comments.
+//	hub, err := ssekify.New(&ssekify.Options{RedisURL: "rediss://app:secret@redis.internal:6380/0"})
+//
+// For Sentinel or Cluster, or to share a client, build the go-redis client
+// yourself and pass NewRedisBroker(client) as Options.Redis; you own that
+// client and close it after Hub.Shutdown:
+//
+//	client := redis.NewFailoverClient(&redis.FailoverOptions{
+//		MasterName:    "mymaster",
+//		SentinelAddrs: []string{"sentinel-1:26379", "sentinel-2:26379", "sentinel-3:26379"},
+//		Password:      os.Getenv("REDIS_PASSWORD"),
+//	})
+//	// or: redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"node-1:6379", "node-2:6379", "node-3:6379"}})
+//	hub, err := ssekify.New(&ssekify.Options{Redis: ssekify.NewRedisBroker(client)})
+//
+// Multi-tenant: one Hub per tenant, each with its own channel
+// ("ssekify:bus:tenant:<id>") and, if they share a scope key space, its own
+// Seq.KeyPrefix; the hubs may share one client and never see each other's
+// events.
+//
+// When Redis goes away, local sends keep working and Publish* deliver
+// locally and return an error wrapping ErrBroker; the subscription is
+// reported lost (BROKER_SUBSCRIBE, Stats.BrokerReconnects) and comes back by
+// itself, with backoff, when Redis returns, which the Logger records. Pub/Sub
+// delivers at most once: events published during the outage do not reach
+// the other instances, and a client that reconnects elsewhere gets the gap
+// event rather than a wrong replay. Redis delivers the events of different
+// publishers in the order it executed their PUBLISH commands; see
+// RedisBroker.
 //
 // # Shutdown
 //
