@@ -82,6 +82,9 @@ func (h *Hub) startBroker() error {
 	} else {
 		h.seq.brokerWithoutCounter()
 	}
+	if h.opts.PublishOnly {
+		return nil
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -73,7 +73,12 @@ type Options struct {
 	RedisURL string
 	// Channel is the Pub/Sub channel of cross-instance messages. Default
 	// "ssekify:bus"; one per tenant for isolation ("ssekify:bus:tenant:<id>").
+	// A custom Channel also names the seq counters (see SeqOptions.KeyPrefix).
 	Channel string
+	// PublishOnly makes the hub publish through the broker without
+	// subscribing: for a service that holds no streams and only publishes
+	// (it then receives nothing from the other instances).
+	PublishOnly bool
 	// InstanceID names this instance in frame ids and envelopes. Default: 8
 	// random hex characters. Must not contain '-', CR, LF or NUL.
 	InstanceID string
@@ -235,6 +240,9 @@ func (o *Options) resolve() (Options, error) {
 	}
 	r.Headers = r.Headers.Clone()
 	r.AutoFields.resolve()
+	if r.Seq.KeyPrefix == "" && r.Channel != DefaultChannel {
+		r.Seq.KeyPrefix = r.Channel + ":seq:" // tenants never share a counter by accident
+	}
 	r.Seq.resolve()
 	return r, nil
 }

@@ -19,7 +19,9 @@ type SeqOptions struct {
 	// same key starts again at StartAt. Default: "final": true, or "phase"
 	// equal to "done" or "error".
 	FinalPredicate func(Fields) bool
-	// KeyPrefix prefixes the broker counter's keys. Default "ssekify:seq:".
+	// KeyPrefix prefixes the broker counter's keys. Default "ssekify:seq:",
+	// or Options.Channel + ":seq:" when Channel is not the default, so that
+	// hubs of different tenants keep separate counters on a shared Redis.
 	KeyPrefix string
 	// RedisTTL is the expiry of a broker counter key. Default 24h.
 	RedisTTL time.Duration

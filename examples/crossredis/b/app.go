@@ -15,7 +15,8 @@ const maxBody = 1 << 20
 // newHub returns server B's hub. B holds no stream: it only publishes, and
 // Redis carries the events to the instance that holds the user's streams.
 func newHub(redisURL string) (*ssekify.Hub, error) {
-	return ssekify.New(&ssekify.Options{RedisURL: redisURL})
+	// PublishOnly: B holds no streams, so it need not receive the channel.
+	return ssekify.New(&ssekify.Options{RedisURL: redisURL, PublishOnly: true})
 }
 
 // newMux returns server B's routes. They publish (Publish*), never send
