@@ -22,6 +22,10 @@ type Conn struct {
 	// The writer's own state (the handler goroutine only).
 	batch [][]byte    // frames taken from the queue, reused
 	timer *time.Timer // heartbeat; nil when KeepAlive is off
+	// lastWrite is when the last write started; deadline is the write
+	// deadline in force. Both spare a timer operation per write.
+	lastWrite time.Time
+	deadline  time.Time
 
 	// Guarded by hub.mu.
 	rooms  map[string]int // room → index in hub.rooms[room]
@@ -142,8 +146,14 @@ func (c *Conn) serve(ctx context.Context, w http.ResponseWriter) error {
 // heartbeatFrames is the batch of a heartbeat.
 var heartbeatFrames = [][]byte{heartbeatFrame}
 
-// heartbeat writes the keep-alive comment. done reports the end of the stream.
+// heartbeat writes the keep-alive comment when the stream wrote nothing for
+// KeepAlive, else re-arms the timer for the rest of the interval: writes do
+// not touch the timer. done reports the end of the stream.
 func (c *Conn) heartbeat(w http.ResponseWriter) (done bool, err error) {
+	if idle := time.Since(c.lastWrite); idle < c.cfg.keepAlive {
+		c.timer.Reset(c.cfg.keepAlive - idle)
+		return false, nil
+	}
 	if err := c.write(w, heartbeatFrames); err != nil {
 		return true, c.endReason(err)
 	}
@@ -170,9 +180,6 @@ func (c *Conn) drain(w http.ResponseWriter) (done bool, err error) {
 	if err != nil {
 		return true, c.endReason(err)
 	}
-	if c.timer != nil {
-		c.timer.Reset(c.cfg.keepAlive)
-	}
 	return false, nil
 }
 
@@ -197,10 +204,14 @@ func (c *Conn) write(w http.ResponseWriter, frames [][]byte) error {
 		c.wmu.Unlock()
 		return errStreamEnded
 	}
-	if wt := c.hub.opts.WriteTimeout; wt > 0 && !c.noDeadline {
-		// A writer without deadlines answers ErrNotSupported (a new error
-		// value each time): ask once, not on every write.
-		if err := c.rc.SetWriteDeadline(time.Now().Add(wt)); errors.Is(err, http.ErrNotSupported) {
+	c.lastWrite = time.Now()
+	if wt := c.hub.opts.WriteTimeout; wt > 0 && !c.noDeadline && c.deadline.Sub(c.lastWrite) < wt/2 {
+		// The deadline is renewed once half of it is used, not on every
+		// write: a write gets between WriteTimeout/2 and WriteTimeout. A
+		// writer without deadlines answers ErrNotSupported (a new error
+		// value each time): it is asked once.
+		c.deadline = c.lastWrite.Add(wt)
+		if err := c.rc.SetWriteDeadline(c.deadline); errors.Is(err, http.ErrNotSupported) {
 			c.noDeadline = true
 		}
 	}

@@ -91,8 +91,10 @@ type Options struct {
 	// browser's reconnection delay. Default 2s; negative sends none.
 	Retry time.Duration
 	// WriteTimeout bounds each write to a client; a peer that does not read
-	// within it is disconnected. Default 10s; negative disables (not
-	// recommended: a dead peer then holds its memory until TCP gives up).
+	// within it is disconnected. The deadline is renewed once half of it has
+	// passed, so a stalled write is cut after between WriteTimeout/2 and
+	// WriteTimeout. Default 10s; negative disables (not recommended: a dead
+	// peer then holds its memory until TCP gives up).
 	WriteTimeout time.Duration
 	// Headers are added to every stream's response. They can not replace
 	// Content-Type, Cache-Control, X-Accel-Buffering or Connection.
