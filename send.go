@@ -205,10 +205,12 @@ func (h *Hub) frameID(ev Event, data []byte) (string, error) {
 func (h *Hub) deliver(m *message) int {
 	var fx effects
 	h.mu.Lock()
-	h.replay.record(m)
 	for _, c := range h.recipients(m.kind, m.target) {
 		h.enqueue(c, m.frame, &fx)
 	}
+	// Recorded after the writers were woken (they start on the other
+	// cores meanwhile); still under h.mu, so atomic with Register.
+	h.replay.record(m)
 	for _, c := range fx.disconnect {
 		h.remove(c)
 	}

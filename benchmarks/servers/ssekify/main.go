@@ -1,0 +1,54 @@
+// Command ssekify is the benchmark server of this repository's hub. It runs
+// with the hub's defaults except the per-connection queue bounds, which the
+// runner sets to the same budget for every library that has one.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"net/http"
+
+	"github.com/ssekify/ssekify"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/harness"
+)
+
+func main() {
+	noReplay := flag.Bool("no-replay", false, "turn the per-user replay buffers off (RecentBufferSize -1), to see what they cost")
+	harness.Main("ssekify", func(cfg harness.Config) (harness.Library, error) {
+		opts := &ssekify.Options{
+			MaxQueueItems: cfg.QueueItems,
+			MaxQueueBytes: cfg.QueueBytes,
+		}
+		if *noReplay {
+			opts.RecentBufferSize = -1
+		}
+		hub, err := ssekify.New(opts)
+		if err != nil {
+			return nil, err
+		}
+		return &lib{hub: hub}, nil
+	})
+}
+
+type lib struct {
+	hub *ssekify.Hub
+}
+
+func (l *lib) ServeStream(w http.ResponseWriter, r *http.Request, user string) {
+	_ = l.hub.Register(w, r, user, nil)
+}
+
+func (l *lib) Publish(payload []byte) (int, error) {
+	return l.hub.SendToAll(ssekify.Event{Data: json.RawMessage(payload)})
+}
+
+func (l *lib) Dropped() int64 {
+	st := l.hub.Stats()
+	return st.DroppedOldest + st.DroppedNewest
+}
+
+func (l *lib) Close(ctx context.Context) error {
+	return l.hub.Shutdown(ctx, ssekify.ShutdownOptions{})
+}
