@@ -87,7 +87,8 @@ func (c *Conn) Rooms() []string {
 }
 
 // Close ends the stream: Register returns nil. Frames still queued are
-// discarded (they stay in the user's replay buffer).
+// discarded (they stay in the user's replay buffer), and a write in
+// progress is cut short, so that a stalled client can not hold the handler.
 func (c *Conn) Close() { c.close(nil) }
 
 // close ends the stream with reason (nil for a normal end). It wakes the
