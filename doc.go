@@ -194,7 +194,8 @@
 // library) without taking a lock; the github.com/ssekify/ssekify/prometheus
 // module exports them to Prometheus. Options.Logger (log/slog, silent by
 // default) receives what the caller can not see otherwise: broker
-// reconnects, evictions and recovered hook panics. Hooks run without hub
+// reconnects, shutdown progress and recovered hook panics (replay evictions
+// are counted in Stats.ReplayEvicted). Hooks run without hub
 // locks held; a hook that panics is recovered, logged, reported through
 // OnError (code HOOK_PANIC) and the hub carries on.
 package ssekify

@@ -146,8 +146,10 @@ type Options struct {
 	// Seq numbers the messages of a scope (requestId or streamId).
 	Seq SeqOptions
 
-	// Logger receives what the caller can not see otherwise (broker
-	// reconnects, evictions, recovered hook panics). Default: discard.
+	// Logger receives what the caller can not see otherwise: broker
+	// subscription losses and recoveries, shutdown progress, recovered hook
+	// panics. Replay evictions are counted (Stats.ReplayEvicted), not
+	// logged. Default: discard.
 	Logger *slog.Logger
 
 	// OnConnect is called when a stream starts.
