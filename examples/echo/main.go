@@ -8,46 +8,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/examples/internal/run"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3003"
-	}
 	hub, err := ssekify.New(nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	e := newRouter(hub)
-	e.Server.ReadHeaderTimeout = 10 * time.Second
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- e.Start(os.Getenv("HOST") + ":" + port) }()
-	log.Printf("echo example: curl -N 'http://localhost:%s/sse?userId=alice'", port)
-
-	select {
-	case err := <-served:
+	// *echo.Echo is an http.Handler: run.Serve serves it with an http.Server
+	// of its own (in place of e.Start) and shuts that down after the hub.
+	err = run.Serve("3003", "echo example: curl -N 'http://localhost:%s/sse?userId=alice'", newRouter(hub),
+		func(ctx context.Context) error { return hub.Shutdown(ctx, ssekify.ShutdownOptions{}) })
+	if err != nil {
 		log.Fatal(err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	// The hub first: e.Shutdown would wait for the open streams forever.
-	if err := hub.Shutdown(sctx, ssekify.ShutdownOptions{}); err != nil {
-		log.Print(err)
-	}
-	if err := e.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Print(err)
 	}
 }

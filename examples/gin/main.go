@@ -8,24 +8,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log"
-	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/examples/internal/run"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3002"
-	}
 	if os.Getenv(gin.EnvGinMode) == "" {
 		gin.SetMode(gin.ReleaseMode)
 	}
@@ -33,32 +25,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// gin's Engine is an http.Handler: serve it with an http.Server of your
-	// own (not r.Run), so that it can be shut down after the hub.
-	srv := &http.Server{
-		Addr:              os.Getenv("HOST") + ":" + port,
-		Handler:           newRouter(hub),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-	log.Printf("gin example: curl -N 'http://localhost:%s/sse?userId=alice'", port)
-
-	select {
-	case err := <-served:
+	// gin's Engine is an http.Handler: serve it with an http.Server (here
+	// run.Serve's), not r.Run, so that it can be shut down after the hub.
+	err = run.Serve("3002", "gin example: curl -N 'http://localhost:%s/sse?userId=alice'", newRouter(hub),
+		func(ctx context.Context) error { return hub.Shutdown(ctx, ssekify.ShutdownOptions{}) })
+	if err != nil {
 		log.Fatal(err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	// The hub first: http.Server.Shutdown would wait for the open streams
-	// forever.
-	if err := hub.Shutdown(sctx, ssekify.ShutdownOptions{}); err != nil {
-		log.Print(err)
-	}
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Print(err)
 	}
 }

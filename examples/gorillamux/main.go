@@ -9,50 +9,20 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/examples/internal/run"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3006"
-	}
 	hub, err := ssekify.New(nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{
-		Addr:              os.Getenv("HOST") + ":" + port,
-		Handler:           newRouter(hub),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-	log.Printf("gorilla/mux example: curl -N 'http://localhost:%s/sse?userId=alice'", port)
-
-	select {
-	case err := <-served:
+	err = run.Serve("3006", "gorilla/mux example: curl -N 'http://localhost:%s/sse?userId=alice'", newRouter(hub),
+		func(ctx context.Context) error { return hub.Shutdown(ctx, ssekify.ShutdownOptions{}) })
+	if err != nil {
 		log.Fatal(err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	// The hub first: http.Server.Shutdown would wait for the open streams
-	// forever.
-	if err := hub.Shutdown(sctx, ssekify.ShutdownOptions{}); err != nil {
-		log.Print(err)
-	}
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Print(err)
 	}
 }

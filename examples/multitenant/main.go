@@ -13,25 +13,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log"
-	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/examples/internal/run"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3007"
-	}
 	var client redis.UniversalClient
 	if addrs := os.Getenv("REDIS_ADDRS"); addrs != "" {
 		client = redis.NewUniversalClient(&redis.UniversalOptions{
@@ -41,30 +33,11 @@ func main() {
 		})
 	}
 	ts := newTenants(client)
-	srv := &http.Server{
-		Addr:              os.Getenv("HOST") + ":" + port,
-		Handler:           newMux(ts),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-	log.Printf("multi-tenant example: curl -N 'http://localhost:%s/acme/sse?userId=alice&rooms=lobby'", port)
-
-	select {
-	case err := <-served:
-		log.Fatal(err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
 	// Every tenant's hub first, then the server, then the shared client.
-	if err := ts.shutdown(sctx, ssekify.ShutdownOptions{}); err != nil {
-		log.Print(err)
-	}
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Print(err)
+	err := run.Serve("3007", "multi-tenant example: curl -N 'http://localhost:%s/acme/sse?userId=alice&rooms=lobby'", newMux(ts),
+		func(ctx context.Context) error { return ts.shutdown(ctx, ssekify.ShutdownOptions{}) })
+	if err != nil {
+		log.Fatal(err)
 	}
 	if client != nil {
 		_ = client.Close()

@@ -11,22 +11,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log"
-	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/examples/internal/run"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3012"
-	}
 	delay := 150 * time.Millisecond
 	if v := os.Getenv("CHUNK_DELAY"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -40,31 +33,15 @@ func main() {
 		log.Fatal(err)
 	}
 	tasks := newRunner(hub, delay)
-	srv := &http.Server{
-		Addr:              os.Getenv("HOST") + ":" + port,
-		Handler:           newMux(tasks),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-	log.Printf("postAndListen example: http://localhost:%s/", port)
-
-	select {
-	case err := <-served:
+	err = run.Serve("3012", "postAndListen example: http://localhost:%s/", newMux(tasks), func(ctx context.Context) error {
+		// The hub first: during its grace period the running tasks go on
+		// streaming. Then the tasks that are left stop; run.Serve then
+		// shuts the server down.
+		err := hub.Shutdown(ctx, ssekify.ShutdownOptions{})
+		tasks.close()
+		return err
+	})
+	if err != nil {
 		log.Fatal(err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	// The hub first: during its grace period the running tasks go on
-	// streaming. Then the tasks that are left stop, then the server.
-	if err := hub.Shutdown(sctx, ssekify.ShutdownOptions{}); err != nil {
-		log.Print(err)
-	}
-	tasks.close()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Print(err)
 	}
 }

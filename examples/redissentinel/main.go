@@ -11,24 +11,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log"
-	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/examples/internal/run"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3009"
-	}
 	opts, err := failoverOptions(os.Getenv)
 	if err != nil {
 		log.Fatal(err)
@@ -41,31 +33,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{
-		Addr:              os.Getenv("HOST") + ":" + port,
-		Handler:           newMux(hub),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-	log.Printf("Redis Sentinel example: curl -N 'http://localhost:%s/sse?userId=alice'", port)
-
-	select {
-	case err := <-served:
-		log.Print(err)
-		return
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
 	// The hub, then the server; the broker and the client close last
 	// (deferred): the hub does not close a broker it was given.
-	if err := hub.Shutdown(sctx, ssekify.ShutdownOptions{}); err != nil {
-		log.Print(err)
-	}
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Print(err)
+	err = run.Serve("3009", "Redis Sentinel example: curl -N 'http://localhost:%s/sse?userId=alice'", newMux(hub),
+		func(ctx context.Context) error { return hub.Shutdown(ctx, ssekify.ShutdownOptions{}) })
+	if err != nil {
+		log.Print(err) // not log.Fatal: the deferred Close calls run
 	}
 }

@@ -14,25 +14,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log"
 	"log/slog"
-	"net/http"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/ssekify/ssekify"
 	"github.com/ssekify/ssekify/examples/bridge/relay"
+	"github.com/ssekify/ssekify/examples/internal/run"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3010"
-	}
 	upstream := os.Getenv("UPSTREAM_URL")
 	if upstream == "" {
 		upstream = "http://localhost:8000/stream"
@@ -43,13 +35,6 @@ func main() {
 		log.Fatal(err)
 	}
 	rl := &relay.Relay{Hub: hub, URL: upstream, To: os.Getenv("UPSTREAM_TO"), Logger: logger}
-	srv := &http.Server{
-		Addr:              os.Getenv("HOST") + ":" + port,
-		Handler:           newMux(hub, rl),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	// The relay runs from start to end.
 	relayCtx, stopRelay := context.WithCancel(context.Background())
@@ -62,26 +47,17 @@ func main() {
 		}
 	}()
 
-	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-	log.Printf("bridge (basic): curl -N 'http://localhost:%s/sse?userId=alice'", port)
-
-	select {
-	case err := <-served:
+	err = run.Serve("3010", "bridge (basic): curl -N 'http://localhost:%s/sse?userId=alice'", newMux(hub, rl),
+		func(ctx context.Context) error {
+			// Stop forwarding, then shut the hub down; run.Serve then shuts
+			// the server down.
+			stopRelay()
+			relayDone.Wait()
+			return hub.Shutdown(ctx, ssekify.ShutdownOptions{})
+		})
+	if err != nil {
 		stopRelay()
 		relayDone.Wait()
 		log.Fatal(err)
-	case <-ctx.Done():
-	}
-	// Stop forwarding, then shut the hub down, then the server.
-	stopRelay()
-	relayDone.Wait()
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := hub.Shutdown(sctx, ssekify.ShutdownOptions{}); err != nil {
-		log.Print(err)
-	}
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Print(err)
 	}
 }

@@ -14,23 +14,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log"
 	"log/slog"
-	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/examples/internal/run"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3011"
-	}
 	upstream := os.Getenv("UPSTREAM_URL")
 	if upstream == "" {
 		upstream = "http://localhost:8000/stream"
@@ -40,31 +32,15 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{
-		Addr:              os.Getenv("HOST") + ":" + port,
-		Handler:           newMux(l),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-	log.Printf("bridge (lazy): http://localhost:%s/", port)
-
-	select {
-	case err := <-served:
+	err = run.Serve("3011", "bridge (lazy): http://localhost:%s/", newMux(l), func(ctx context.Context) error {
+		// The hub first (its streams close, and the last one stops the
+		// relay), then the relay for good; run.Serve then shuts the server
+		// down.
+		err := l.hub.Shutdown(ctx, ssekify.ShutdownOptions{})
+		l.close()
+		return err
+	})
+	if err != nil {
 		log.Fatal(err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	// The hub first (its streams close, and the last one stops the relay),
-	// then the relay for good, then the server.
-	if err := l.hub.Shutdown(sctx, ssekify.ShutdownOptions{}); err != nil {
-		log.Print(err)
-	}
-	l.close()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Print(err)
 	}
 }

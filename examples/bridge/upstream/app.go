@@ -16,9 +16,10 @@ import (
 // per-user delivery.
 type source struct {
 	interval time.Duration
-	open     atomic.Int64 // streams open now
-	opened   atomic.Int64 // streams opened since start
-	next     atomic.Int64 // the last event number
+	closing  chan struct{} // closed by close: the open streams end
+	open     atomic.Int64  // streams open now
+	opened   atomic.Int64  // streams opened since start
+	next     atomic.Int64  // the last event number
 }
 
 // newMux returns the source's routes:
@@ -35,8 +36,8 @@ func (s *source) newMux() *http.ServeMux {
 	return mux
 }
 
-// stream writes tick events until the client leaves or the server shuts
-// down (the request's context ends).
+// stream writes tick events until the client leaves (the request's context
+// ends) or the source is closed.
 func (s *source) stream(w http.ResponseWriter, r *http.Request) {
 	s.open.Add(1)
 	s.opened.Add(1)
@@ -57,6 +58,8 @@ func (s *source) stream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-s.closing:
 			return
 		case now := <-tick.C:
 			if err := s.send(w, rc, now, to); err != nil {
@@ -83,10 +86,10 @@ func (s *source) send(w http.ResponseWriter, rc *http.ResponseController, now ti
 	return rc.Flush()
 }
 
-// baseContext returns a context for the server's requests that ends when
-// the server starts shutting down, so that the open streams end too.
-func baseContext(srv *http.Server) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	srv.RegisterOnShutdown(cancel)
-	return ctx
+// close ends the open streams, which the server's Shutdown would otherwise
+// wait for: the source's counterpart of a hub's Shutdown, to call before the
+// server's.
+func (s *source) close(context.Context) error {
+	close(s.closing)
+	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -12,11 +11,8 @@ import (
 )
 
 func TestSourceTicksAndCountsStreams(t *testing.T) {
-	s := &source{interval: 20 * time.Millisecond}
-	srv := httptest.NewUnstartedServer(s.newMux())
-	base := baseContext(srv.Config)
-	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
-	srv.Start()
+	s := &source{interval: 20 * time.Millisecond, closing: make(chan struct{})}
+	srv := httptest.NewServer(s.newMux())
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
@@ -49,9 +45,13 @@ func TestSourceTicksAndCountsStreams(t *testing.T) {
 		return st == http.StatusOK && ans["open"] == float64(1)
 	})
 
-	// Shutting the server down ends the open stream.
+	// Closing the source ends the open stream, and the server's Shutdown
+	// then has no stream to wait for.
 	ctx, cancel := context.WithTimeout(context.Background(), extest.Wait)
 	defer cancel()
+	if err := s.close(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
 	if err := srv.Config.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}

@@ -9,23 +9,15 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"log"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/ssekify/ssekify/examples/internal/run"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8000"
-	}
-	s := &source{interval: time.Second}
+	s := &source{interval: time.Second, closing: make(chan struct{})}
 	if v := os.Getenv("INTERVAL"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -33,27 +25,8 @@ func main() {
 		}
 		s.interval = d
 	}
-	srv := &http.Server{
-		Addr:              os.Getenv("HOST") + ":" + port,
-		Handler:           s.newMux(),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	base := baseContext(srv)
-	srv.BaseContext = func(net.Listener) context.Context { return base }
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-	log.Printf("upstream SSE source: curl -N http://localhost:%s/stream", port)
-
-	select {
-	case err := <-served:
+	// s.close ends the open streams, then run.Serve shuts the server down.
+	if err := run.Serve("8000", "upstream SSE source: curl -N http://localhost:%s/stream", s.newMux(), s.close); err != nil {
 		log.Fatal(err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Print(err)
 	}
 }

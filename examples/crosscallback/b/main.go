@@ -11,21 +11,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log"
 	"log/slog"
-	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/ssekify/ssekify/examples/internal/run"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "4005"
-	}
 	aURL := os.Getenv("A_URL")
 	if aURL == "" {
 		aURL = "http://localhost:3005"
@@ -39,26 +33,14 @@ func main() {
 		delay = d
 	}
 	wk := newWorker(aURL, os.Getenv("FANOUT_TOKEN"), delay, slog.New(slog.NewTextHandler(os.Stderr, nil)))
-	srv := &http.Server{
-		Addr:              os.Getenv("HOST") + ":" + port,
-		Handler:           wk.newMux(),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-	log.Printf("server B (does the work): curl -X POST http://localhost:%s/jobs/alice", port)
-
-	select {
-	case err := <-served:
+	// No hub, no stream: nothing to end before the server's shutdown.
+	err := run.Serve("4005", "server B (does the work): curl -X POST http://localhost:%s/jobs/alice", wk.newMux(), nil)
+	if err != nil {
 		log.Fatal(err)
-	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// The server is down, so no handler starts a job any more: let the
+	// running jobs call A back.
+	ctx, cancel := context.WithTimeout(context.Background(), run.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Print(err)
-	}
-	wk.close(sctx) // let the running jobs call A back
+	wk.close(ctx)
 }
