@@ -40,8 +40,8 @@ type memReplay struct {
 
 	users map[string]*replayUser
 	rooms map[string]map[*replayUser]struct{}
-	on    replayList // least recently connected at the tail
-	off   replayList // least recently active at the tail
+	on    lruList[replayUser, *replayUser] // least recently connected at the tail
+	off   lruList[replayUser, *replayUser] // least recently active at the tail
 	bytes int64
 }
 
@@ -53,12 +53,14 @@ type replayUser struct {
 	// dropped is the id of the last message the ring overwrote, the one
 	// just before the oldest held: a client that saw it missed nothing
 	// the buffer lacks.
-	dropped    string
-	rooms      map[string]struct{}
-	online     bool
-	seen       int64 // unix nanoseconds of the last connect or disconnect
-	prev, next *replayUser
+	dropped string
+	rooms   map[string]struct{}
+	online  bool
+	seen    int64 // unix nanoseconds of the last connect or disconnect
+	lru     lruLinks[replayUser]
 }
+
+func (u *replayUser) links() *lruLinks[replayUser] { return &u.lru }
 
 func newMemReplay(o *Options, now func() time.Time, st *counters) *memReplay {
 	return &memReplay{
@@ -176,10 +178,10 @@ func (s *memReplay) each(m *message, fn func(*replayUser)) {
 			fn(u)
 		}
 	case kindAll:
-		for u := s.on.head; u != nil; u = u.next {
+		for u := s.on.head; u != nil; u = u.lru.next {
 			fn(u)
 		}
-		for u := s.off.head; u != nil; u = u.next {
+		for u := s.off.head; u != nil; u = u.lru.next {
 			fn(u)
 		}
 	}
@@ -254,7 +256,7 @@ func (s *memReplay) clear(userID string) {
 		for u := s.off.tail; u != nil; u = s.off.tail {
 			s.drop(u)
 		}
-		for u := s.on.head; u != nil; u = u.next {
+		for u := s.on.head; u != nil; u = u.lru.next {
 			s.drop(u)
 		}
 	}
@@ -304,8 +306,7 @@ func (s *memReplay) trimBytes() {
 			u.dropped = newest
 			s.stats.replayEvicted.Add(1)
 		}
-		s.on.remove(u)
-		s.on.pushFront(u)
+		s.on.moveToFront(u)
 	}
 }
 
@@ -336,36 +337,4 @@ func (s *memReplay) empty(u *replayUser) {
 		s.unref(m)
 	}
 	u.buf, u.start, u.dropped = nil, 0, ""
-}
-
-// replayList is an intrusive doubly linked list of users, most recent first.
-type replayList struct {
-	head, tail *replayUser
-	n          int
-}
-
-func (l *replayList) pushFront(u *replayUser) {
-	u.prev, u.next = nil, l.head
-	if l.head != nil {
-		l.head.prev = u
-	} else {
-		l.tail = u
-	}
-	l.head = u
-	l.n++
-}
-
-func (l *replayList) remove(u *replayUser) {
-	if u.prev != nil {
-		u.prev.next = u.next
-	} else {
-		l.head = u.next
-	}
-	if u.next != nil {
-		u.next.prev = u.prev
-	} else {
-		l.tail = u.prev
-	}
-	u.prev, u.next = nil, nil
-	l.n--
 }

@@ -42,15 +42,15 @@ type seqAllocator struct {
 
 	mu   sync.Mutex
 	keys map[string]*seqKey
-	lru  seqList // most recently used first
+	lru  lruList[seqKey, *seqKey] // most recently used first
 }
 
 // seqKey is one scope's local counter.
 type seqKey struct {
-	key        string
-	next       int64 // the number the next message gets
-	used       int64 // unix nanoseconds of the last use
-	prev, succ *seqKey
+	key  string
+	next int64 // the number the next message gets
+	used int64 // unix nanoseconds of the last use
+	lru  lruLinks[seqKey]
 }
 
 func newSeqAllocator(h *Hub) *seqAllocator {
@@ -173,9 +173,8 @@ func (s *seqAllocator) touch(key string, now int64) *seqKey {
 		for len(s.keys) > s.maxKeys {
 			s.remove(s.lru.tail)
 		}
-	} else if s.lru.head != k {
-		s.lru.remove(k)
-		s.lru.pushFront(k)
+	} else {
+		s.lru.moveToFront(k)
 	}
 	k.used = now
 	return k
@@ -187,29 +186,4 @@ func (s *seqAllocator) remove(k *seqKey) {
 	delete(s.keys, k.key)
 }
 
-// seqList is an intrusive doubly linked list of counters.
-type seqList struct{ head, tail *seqKey }
-
-func (l *seqList) pushFront(k *seqKey) {
-	k.prev, k.succ = nil, l.head
-	if l.head != nil {
-		l.head.prev = k
-	} else {
-		l.tail = k
-	}
-	l.head = k
-}
-
-func (l *seqList) remove(k *seqKey) {
-	if k.prev != nil {
-		k.prev.succ = k.succ
-	} else {
-		l.head = k.succ
-	}
-	if k.succ != nil {
-		k.succ.prev = k.prev
-	} else {
-		l.tail = k.prev
-	}
-	k.prev, k.succ = nil, nil
-}
+func (k *seqKey) links() *lruLinks[seqKey] { return &k.lru }
