@@ -87,13 +87,13 @@ func (c *Conn) Rooms() []string {
 }
 
 // Close ends the stream: Register returns nil. Frames still queued are
-// discarded (they stay in the user's replay buffer), and a write in
-// progress is cut short, so that a stalled client can not hold the handler.
+// discarded (they stay in the user's replay buffer); a write in progress
+// gets 250ms to finish, so that a stalled client can not hold the handler.
 func (c *Conn) Close() { c.close(nil) }
 
 // close ends the stream with reason (nil for a normal end). It wakes the
-// writer and, if the writer is blocked writing to a stalled peer, cuts that
-// write short through an expired write deadline.
+// writer and gives a write in progress closeGrace to finish, so that a
+// writer blocked on a stalled peer can not hold the handler.
 func (c *Conn) close(reason error) bool {
 	if !c.q.close(reason) {
 		return false
@@ -101,11 +101,16 @@ func (c *Conn) close(reason error) bool {
 	c.signal()
 	c.wmu.Lock()
 	if c.writing && !c.finished {
-		_ = c.rc.SetWriteDeadline(expired)
+		_ = c.rc.SetWriteDeadline(time.Now().Add(closeGrace))
 	}
 	c.wmu.Unlock()
 	return true
 }
+
+// closeGrace is how long a write in progress may still take once its stream
+// is closed: enough for a healthy client, whose stream then ends cleanly;
+// a stalled one is cut off then.
+const closeGrace = 250 * time.Millisecond
 
 func (c *Conn) signal() {
 	select {

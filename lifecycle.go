@@ -80,8 +80,8 @@ func (h *Hub) StopAccepting() { h.stopped.Store(true) }
 //  3. it waits the grace period, until every stream has ended, or until ctx
 //     ends, whichever comes first. Sends and publishes still work meanwhile;
 //  4. it closes every stream (each Register returns) and waits for their
-//     Register calls to return, which they do promptly: closing cuts a
-//     blocked write short;
+//     Register calls to return, which they do promptly: a write blocked on
+//     a stalled client gets 250ms, then is cut;
 //  5. it stops the broker subscription, closes the broker when the hub
 //     opened it (Options.RedisURL). The hub owns no other goroutine or timer
 //     (replay and seq counters are swept lazily), so nothing outlives it.
