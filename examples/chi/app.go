@@ -2,18 +2,14 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/examples/internal/routes"
 )
-
-// maxBody bounds the JSON bodies the routes accept.
-const maxBody = 1 << 20
 
 // newRouter returns the routes of examples/nethttp on a chi router.
 func newRouter(hub *ssekify.Hub) http.Handler {
@@ -39,58 +35,29 @@ func newRouter(hub *ssekify.Hub) http.Handler {
 	// compressor buffers, and the events would sit in its buffer.
 	r.Group(func(r chi.Router) {
 		r.Use(middleware.Compress(5, "application/json"))
-		r.Post("/notify/{userId}", withBody(func(w http.ResponseWriter, r *http.Request, data json.RawMessage) {
+		r.Post("/notify/{userId}", routes.Body(func(w http.ResponseWriter, r *http.Request, data json.RawMessage) {
 			n, err := hub.SendToUser(chi.URLParam(r, "userId"), ssekify.Event{Name: "notify", Data: data})
-			reply(w, err, map[string]any{"delivered": n})
+			routes.Reply(w, err, map[string]any{"delivered": n})
 		}))
-		r.Post("/broadcast", withBody(func(w http.ResponseWriter, r *http.Request, data json.RawMessage) {
+		r.Post("/broadcast", routes.Body(func(w http.ResponseWriter, r *http.Request, data json.RawMessage) {
 			err := hub.Publish(r.Context(), ssekify.Event{Name: "broadcast", Data: data})
-			reply(w, err, map[string]any{"ok": true})
+			routes.Reply(w, err, map[string]any{"ok": true})
 		}))
-		r.Post("/room/{room}", withBody(func(w http.ResponseWriter, r *http.Request, data json.RawMessage) {
+		r.Post("/room/{room}", routes.Body(func(w http.ResponseWriter, r *http.Request, data json.RawMessage) {
 			n, err := hub.SendToRoom(chi.URLParam(r, "room"), ssekify.Event{Name: "room", Data: data})
-			reply(w, err, map[string]any{"delivered": n})
+			routes.Reply(w, err, map[string]any{"delivered": n})
 		}))
-		r.Post("/publish-room/{room}", withBody(func(w http.ResponseWriter, r *http.Request, data json.RawMessage) {
+		r.Post("/publish-room/{room}", routes.Body(func(w http.ResponseWriter, r *http.Request, data json.RawMessage) {
 			err := hub.PublishToRoom(r.Context(), chi.URLParam(r, "room"), ssekify.Event{Name: "room", Data: data})
-			reply(w, err, map[string]any{"ok": true})
+			routes.Reply(w, err, map[string]any{"ok": true})
 		}))
 		r.Post("/close/{userId}", func(w http.ResponseWriter, r *http.Request) {
 			hub.CloseUser(chi.URLParam(r, "userId"))
-			reply(w, nil, map[string]any{"closed": true})
+			routes.Reply(w, nil, map[string]any{"closed": true})
 		})
 		r.Get("/stats", func(w http.ResponseWriter, r *http.Request) {
-			reply(w, nil, hub.Stats())
+			routes.Reply(w, nil, hub.Stats())
 		})
 	})
 	return r
-}
-
-// withBody reads a JSON body (an empty body is {}) and hands it over.
-func withBody(next func(http.ResponseWriter, *http.Request, json.RawMessage)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			reply(w, err, nil)
-			return
-		}
-		if len(body) == 0 {
-			body = []byte("{}")
-		}
-		if !json.Valid(body) {
-			reply(w, errors.New("body is not JSON"), nil)
-			return
-		}
-		next(w, r, body)
-	}
-}
-
-// reply writes v as JSON, or err as {"error": "..."} with status 400.
-func reply(w http.ResponseWriter, err error, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		v = map[string]string{"error": err.Error()}
-	}
-	_ = json.NewEncoder(w).Encode(v)
 }

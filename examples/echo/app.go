@@ -2,18 +2,14 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/examples/internal/routes"
 )
-
-// maxBody bounds the JSON bodies the routes accept.
-const maxBody = 1 << 20
 
 // newRouter returns the routes of examples/nethttp on an echo instance.
 func newRouter(hub *ssekify.Hub) *echo.Echo {
@@ -85,17 +81,7 @@ func newRouter(hub *ssekify.Hub) *echo.Echo {
 
 // body reads the request's JSON body; an empty body is {}.
 func body(c echo.Context) (json.RawMessage, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBody))
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) == 0 {
-		return json.RawMessage("{}"), nil
-	}
-	if !json.Valid(raw) {
-		return nil, errors.New("body is not JSON")
-	}
-	return raw, nil
+	return routes.ReadBody(c.Response(), c.Request())
 }
 
 // reply answers v as JSON, or err as {"error": "..."} with status 400.

@@ -2,16 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/examples/internal/routes"
 )
-
-// maxBody bounds the JSON bodies the routes accept.
-const maxBody = 1 << 20
 
 // newRouter returns the routes of examples/nethttp on a gin engine.
 func newRouter(hub *ssekify.Hub) *gin.Engine {
@@ -82,14 +79,7 @@ func newRouter(hub *ssekify.Hub) *gin.Engine {
 // body reads the request's JSON body (an empty body is {}). On bad input it
 // answers 400 and reports false.
 func body(c *gin.Context) (json.RawMessage, bool) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
-	raw, err := c.GetRawData()
-	if err == nil && len(raw) == 0 {
-		raw = []byte("{}")
-	}
-	if err == nil && !json.Valid(raw) {
-		err = errors.New("body is not JSON")
-	}
+	raw, err := routes.ReadBody(c.Writer, c.Request)
 	if err != nil {
 		reply(c, err, nil)
 		return nil, false

@@ -3,15 +3,12 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 
 	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/examples/internal/routes"
 )
-
-// maxBody bounds the JSON bodies the routes accept.
-const maxBody = 1 << 20
 
 // newMux returns the tenant-prefixed routes:
 //
@@ -39,19 +36,19 @@ func newMux(ts *tenants) *http.ServeMux {
 	})
 	mux.HandleFunc("POST /{tenant}/notify/{userId}", withBody(ts, func(w http.ResponseWriter, r *http.Request, hub *ssekify.Hub, data json.RawMessage) {
 		err := hub.PublishToUser(r.Context(), r.PathValue("userId"), ssekify.Event{Name: "notify", Data: data})
-		reply(w, err, map[string]any{"ok": true})
+		routes.Reply(w, err, map[string]any{"ok": true})
 	}))
 	mux.HandleFunc("POST /{tenant}/publish-room/{room}", withBody(ts, func(w http.ResponseWriter, r *http.Request, hub *ssekify.Hub, data json.RawMessage) {
 		err := hub.PublishToRoom(r.Context(), r.PathValue("room"), ssekify.Event{Name: "room", Data: data})
-		reply(w, err, map[string]any{"ok": true})
+		routes.Reply(w, err, map[string]any{"ok": true})
 	}))
 	mux.HandleFunc("POST /{tenant}/broadcast", withBody(ts, func(w http.ResponseWriter, r *http.Request, hub *ssekify.Hub, data json.RawMessage) {
 		err := hub.Publish(r.Context(), ssekify.Event{Name: "broadcast", Data: data})
-		reply(w, err, map[string]any{"ok": true})
+		routes.Reply(w, err, map[string]any{"ok": true})
 	}))
 	mux.HandleFunc("GET /{tenant}/stats", func(w http.ResponseWriter, r *http.Request) {
 		if hub, ok := tenantHub(ts, w, r); ok {
-			reply(w, nil, hub.Stats())
+			routes.Reply(w, nil, hub.Stats())
 		}
 	})
 	return mux
@@ -79,28 +76,11 @@ func withBody(ts *tenants, next func(http.ResponseWriter, *http.Request, *ssekif
 		if !ok {
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		data, err := routes.ReadBody(w, r)
 		if err != nil {
-			reply(w, err, nil)
+			routes.Reply(w, err, nil)
 			return
 		}
-		if len(body) == 0 {
-			body = []byte("{}")
-		}
-		if !json.Valid(body) {
-			reply(w, errors.New("body is not JSON"), nil)
-			return
-		}
-		next(w, r, hub, body)
+		next(w, r, hub, data)
 	}
-}
-
-// reply writes v as JSON, or err as {"error": "..."} with status 400.
-func reply(w http.ResponseWriter, err error, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		v = map[string]string{"error": err.Error()}
-	}
-	_ = json.NewEncoder(w).Encode(v)
 }

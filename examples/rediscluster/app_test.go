@@ -9,6 +9,7 @@ import (
 
 	"github.com/ssekify/ssekify"
 	"github.com/ssekify/ssekify/examples/internal/extest"
+	"github.com/ssekify/ssekify/examples/internal/routes"
 	"github.com/ssekify/ssekify/internal/redistest"
 )
 
@@ -28,7 +29,7 @@ func startInstance(t *testing.T, env map[string]string) string {
 		t.Fatal(err)
 	}
 	extest.ShutdownAtEnd(t, hub)
-	return extest.Serve(t, newMux(hub))
+	return extest.Serve(t, routes.Publish(hub))
 }
 
 // TestInstancesMeetOnTheCluster runs two instances on a three-node Cluster:

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/examples/internal/routes"
 	"github.com/ssekify/ssekify/examples/internal/run"
 )
 
@@ -33,7 +34,7 @@ func main() {
 	}
 	// The hub, then the server; the broker and the client close last
 	// (deferred): the hub does not close a broker it was given.
-	err = run.Serve("3008", "Redis Cluster example: curl -N 'http://localhost:%s/sse?userId=alice'", newMux(hub),
+	err = run.Serve("3008", "Redis Cluster example: curl -N 'http://localhost:%s/sse?userId=alice'", routes.Publish(hub),
 		func(ctx context.Context) error { return hub.Shutdown(ctx, ssekify.ShutdownOptions{}) })
 	if err != nil {
 		log.Print(err) // not log.Fatal: the deferred Close calls run
