@@ -326,7 +326,7 @@ func runOne(o options, round int, sc scenario, sp spec, lib string) (r result) {
 		return r
 	}
 	busy0, _ := machineCPU()
-	srv0 := procCPU(srv.Process.Pid)
+	srv0 := wire.ProcessCPU(srv.Process.Pid)
 	loadStart := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- load.Wait() }()
@@ -340,7 +340,7 @@ func runOne(o options, round int, sc scenario, sp spec, lib string) (r result) {
 		return r
 	}
 	if busy1, ncpu := machineCPU(); ncpu > 0 && load.ProcessState != nil {
-		own := procCPU(srv.Process.Pid) - srv0 + load.ProcessState.UserTime() + load.ProcessState.SystemTime()
+		own := wire.ProcessCPU(srv.Process.Pid) - srv0 + load.ProcessState.UserTime() + load.ProcessState.SystemTime()
 		wall := time.Since(loadStart) * time.Duration(ncpu)
 		r.OtherCPU = max(0, 100*float64(busy1-busy0-own)/float64(wall))
 	}
@@ -359,9 +359,6 @@ func runOne(o options, round int, sc scenario, sp spec, lib string) (r result) {
 	}
 	return r
 }
-
-// clockTicks is USER_HZ, the unit of /proc CPU times.
-const clockTicks = 100
 
 // machineCPU returns the CPU time all cores spent busy since boot, from
 // /proc/stat, and the number of cores.
@@ -387,27 +384,7 @@ func machineCPU() (time.Duration, int) {
 			busy += v
 		}
 	}
-	return time.Duration(busy) * time.Second / clockTicks, ncpu
-}
-
-// procCPU returns a process's utime+stime from /proc/<pid>/stat.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / clockTicks
+	return time.Duration(busy) * time.Second / wire.ClockTicks, ncpu
 }
 
 // waitQuiet waits, up to limit, for half a second in which the machine's

@@ -577,33 +577,13 @@ func (c *client) do(method, url string, limit time.Duration, out any) error {
 	return json.Unmarshal(body, out)
 }
 
-// serverCPU returns the server's utime+stime from /proc/<pid>/stat in ns.
+// serverCPU returns the server's utime+stime in ns (0 without -pid).
 func (c *client) serverCPU() int64 {
 	if c.cfg.pid == 0 {
 		return 0
 	}
-	b, err := os.ReadFile("/proc/" + itoa(c.cfg.pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	// After "pid (comm)": state is field 3, utime 14 and stime 15.
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return (ut + st) * int64(time.Second) / clockTicks
+	return int64(wire.ProcessCPU(c.cfg.pid))
 }
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times; it is 100 on
-// every Linux architecture Go supports.
-const clockTicks = 100
 
 // rss returns a VmRSS-like field of /proc/<pid>/status in bytes.
 func (c *client) rss(field string) int64 {

@@ -5,7 +5,10 @@ package wire
 
 import (
 	"errors"
+	"os"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // Endpoints every benchmark server serves.
@@ -188,4 +191,30 @@ type Report struct {
 	StalledClosed   int   `json:"stalledClosed,omitempty"`
 	// Dropped is the server's own count of dropped frames, where it has one.
 	Dropped int64 `json:"dropped"`
+}
+
+// ClockTicks is USER_HZ, the unit of the CPU times in /proc; it is 100 on
+// every Linux this runs on.
+const ClockTicks = 100
+
+// ProcessCPU returns the user plus system CPU time a process has used, from
+// /proc/<pid>/stat; 0 when it can not be read.
+func ProcessCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // the command name may hold spaces
+	if i < 0 {
+		return 0
+	}
+	// After "pid (comm)": state is field 3, utime 14 and stime 15.
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / ClockTicks
 }

@@ -2,7 +2,9 @@ package wire
 
 import (
 	"encoding/json"
+	"os"
 	"testing"
+	"time"
 )
 
 func TestPayloadRoundTrip(t *testing.T) {
@@ -30,5 +32,21 @@ func TestParseTimestampDoesNotAllocate(t *testing.T) {
 	line := append([]byte("data: "), AppendPayload(nil, 42, 256)...)
 	if n := testing.AllocsPerRun(100, func() { _, _ = ParseTimestamp(line) }); n != 0 {
 		t.Fatalf("%v allocations per parse", n)
+	}
+}
+
+func TestProcessCPU(t *testing.T) {
+	before := ProcessCPU(os.Getpid())
+	deadline := time.Now().Add(300 * time.Millisecond)
+	n := 0
+	for time.Now().Before(deadline) {
+		n++ // burn CPU, bounded in time
+	}
+	after := ProcessCPU(os.Getpid())
+	if after <= before || n == 0 {
+		t.Fatalf("CPU time did not grow: %v then %v", before, after)
+	}
+	if ProcessCPU(-1) != 0 {
+		t.Fatal("an unreadable process must give 0")
 	}
 }
