@@ -170,3 +170,51 @@ func readInOrder(s *ssetest.Stream, received *atomic.Int64) error {
 func json4K() []byte {
 	return []byte(`"` + strings.Repeat("x", slowEventSize-2) + `"`)
 }
+
+// TestCloseCutsABlockedWrite: closing a stream whose writer is blocked on a
+// client that never reads ends it at once, not after WriteTimeout (120s
+// here, far beyond the bounded wait).
+func TestCloseCutsABlockedWrite(t *testing.T) {
+	ended := make(chan error, 1)
+	h := newHub(t, &ssekify.Options{
+		WriteTimeout:  slowWriteTO,
+		KeepAlive:     -1,
+		MaxQueueBytes: 1 << 30,
+		MaxQueueItems: 1 << 20,
+		OnDisconnect:  func(_ ssekify.ConnInfo, err error) { ended <- err },
+	})
+	srv := httptest.NewUnstartedServer(sseHandler(h, nil))
+	srv.Listener = smallBuffers{srv.Listener}
+	srv.Start()
+	t.Cleanup(func() { h.CloseAll(); srv.Close() })
+	dialStalled(t, srv)
+	eventually(t, "stalled client registered", func() bool { return h.IsOnline("stalled") })
+
+	// Send far more than the kernel buffers hold (2.5 MiB against ~200
+	// KiB), then wait until the written count stops moving short of it:
+	// the writer is then parked inside a write.
+	const events = 40
+	payload := []byte(`"` + strings.Repeat("x", 64<<10) + `"`)
+	for range events {
+		_, err := h.SendToUser("stalled", ssekify.Event{Data: payload})
+		require.NoError(t, err)
+	}
+	last := int64(-1)
+	for i := 0; ; i++ {
+		require.Less(t, i, 50, "the written count never settled")
+		sent := h.Stats().Sent
+		if sent == last {
+			require.Less(t, sent, int64(events), "the client that never reads got everything")
+			break
+		}
+		last = sent
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.Equal(t, 1, h.CloseUser("stalled"))
+	select {
+	case err := <-ended:
+		require.NoError(t, err, "a close by the hub is a normal end")
+	case <-time.After(wait):
+		t.Fatal("the blocked write held the stream after its close")
+	}
+}
