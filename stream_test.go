@@ -200,6 +200,22 @@ func TestHeartbeat(t *testing.T) {
 	require.Zero(t, s2.Comments())
 }
 
+// TestNoHeartbeatWhileBusy: a stream that wrote within the interval gets
+// no ": ping" (writes do not touch the timer; it checks the last write).
+func TestNoHeartbeatWhileBusy(t *testing.T) {
+	h := newHub(t, &ssekify.Options{KeepAlive: 300 * time.Millisecond})
+	s := connect(t, serve(t, h, nil), "alice", "", nil)
+	for i := range 90 { // ~900ms of events, 10ms apart
+		_, err := h.SendToUser("alice", ssekify.Event{Data: i})
+		require.NoError(t, err)
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err := s.Collect(90, wait)
+	require.NoError(t, err)
+	require.Zero(t, s.Comments(), "a busy stream got a heartbeat")
+	eventually(t, "a heartbeat once idle", func() bool { return s.Comments() > 0 })
+}
+
 func TestRetryDisabled(t *testing.T) {
 	h := newHub(t, &ssekify.Options{Retry: -1})
 	s := connect(t, serve(t, h, nil), "alice", "", nil)
