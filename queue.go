@@ -3,6 +3,7 @@ package ssekify
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // minRing is the ring's size once a stream first queues a frame.
@@ -22,7 +23,8 @@ type queue struct {
 	maxBytes int
 	policy   DropPolicy
 	closed   bool
-	reason   error // why the queue was closed; nil for a normal end
+	reason   error       // why the queue was closed; nil for a normal end
+	done     atomic.Bool // closed, readable without mu (the writer checks it per write)
 }
 
 // pushResult says what push did, for counting and reporting after the hub
@@ -126,13 +128,10 @@ func (q *queue) close(reason error) bool {
 		return false
 	}
 	q.closed, q.reason = true, reason
+	q.done.Store(true)
 	q.ring, q.head, q.n, q.bytes = nil, 0, 0, 0
 	return true
 }
 
 // isClosed reports whether close was called.
-func (q *queue) isClosed() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.closed
-}
+func (q *queue) isClosed() bool { return q.done.Load() }
