@@ -34,6 +34,9 @@ var (
 	ErrBroker = errors.New("ssekify: broker")
 	// ErrInvalidEnvelope reports a malformed message received from the broker.
 	ErrInvalidEnvelope = errors.New("ssekify: invalid envelope")
+	// ErrTooLong reports an input longer than its bound (see MaxEventIDBytes
+	// and the other Max*Bytes constants).
+	ErrTooLong = errors.New("ssekify: input too long")
 )
 
 // Level says how serious a reported *Error is.

@@ -130,10 +130,6 @@ func (h *Hub) notAccepting() error {
 	return ErrNotAccepting
 }
 
-// maxLastEventID is the longest Last-Event-ID that can be an id; longer ones
-// are unknown at once (and reported).
-const maxLastEventID = 1024
-
 // opening is what a stream writes before anything queued: the retry line,
 // then the gap signal or the replayed events.
 type opening struct {
@@ -176,7 +172,7 @@ func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
 		return o, nil
 	}
 	h.stats.replayMisses.Add(1)
-	if len(lastID) > maxLastEventID || !validField(lastID) {
+	if len(lastID) > MaxLastEventIDBytes || !validField(lastID) {
 		h.reportErr(&Error{Code: CodeInvalidLastEvent, Level: LevelWarn, Op: "register", Target: c.id,
 			Err: fmt.Errorf("Last-Event-ID %q of user %q is not an id this hub makes; answered with the gap event", clip(lastID), c.userID)})
 	}

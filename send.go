@@ -50,6 +50,24 @@ type message struct {
 	data   []byte // serialized payload
 	frame  []byte // the whole SSE event
 	refs   int32  // replay buffers holding it (replay_mem.go; guarded by h.mu)
+	// dataInFrame: data is a slice of frame, not a copy of its own.
+	dataInFrame bool
+}
+
+// messageOverhead approximates what a message costs besides its bytes: the
+// struct, its string and slice headers and allocation rounding.
+const messageOverhead = 128
+
+// heldBytes is what keeping m costs in memory: every byte slice and string
+// it holds, plus the struct; data is counted apart from the frame unless it
+// is a slice of it (dataInFrame). The replay store charges it against
+// RecentMaxBytes.
+func (m *message) heldBytes() int {
+	n := messageOverhead + len(m.frame) + len(m.id) + len(m.name) + len(m.target)
+	if !m.dataInFrame {
+		n += len(m.data)
+	}
+	return n
 }
 
 // MessageInfo describes a message to OnMessageSent and OnPublish.
