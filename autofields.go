@@ -31,6 +31,7 @@ const (
 
 // AutoField configures one added field.
 type AutoField struct {
+	// Mode is FieldOff (the default), FieldIfMissing or FieldRequired.
 	Mode FieldMode
 	// Getter returns the value for FieldIfMissing. ctx is the Publish call's
 	// context, or context.Background() for Send calls. An empty result adds nothing.

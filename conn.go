@@ -3,6 +3,7 @@ package ssekify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ type Conn struct {
 	id     string
 	userID string
 	cfg    streamConfig
+	shard  uint32 // which shard of the hub's sent counter this writer bumps
 	q      queue
 	wake   chan struct{} // one slot: "there is work"; the writer owns the ResponseWriter
 
@@ -43,7 +45,9 @@ type Conn struct {
 
 // ConnInfo describes a connection to hooks.
 type ConnInfo struct {
-	ID     string
+	// ID is the connection's id, unique within the hub (Conn.ID).
+	ID string
+	// UserID is the user the stream was registered for.
 	UserID string
 	// Remote is the client's address as net/http reports it.
 	Remote string
@@ -55,17 +59,32 @@ func (c *Conn) ID() string { return c.id }
 // UserID returns the user the connection was registered for.
 func (c *Conn) UserID() string { return c.userID }
 
-// Join adds the connection to room. It returns ErrEmptyTarget for an empty room.
+// Join adds the connection to room. It returns ErrEmptyTarget for an empty
+// room, and ErrTooLong for a name longer than MaxRoomBytes or when the
+// connection is in MaxRoomsPerStream rooms already.
 func (c *Conn) Join(room string) error {
-	if room == "" {
-		return ErrEmptyTarget
+	if err := checkRoom(room); err != nil {
+		return err
 	}
 	c.hub.mu.Lock()
 	defer c.hub.mu.Unlock()
-	if c.allIdx >= 0 {
-		c.hub.join(c, room)
+	if c.allIdx < 0 {
+		return nil
 	}
+	if err := c.roomFull(room); err != nil {
+		return err
+	}
+	c.hub.join(c, room)
 	return nil
+}
+
+// roomFull refuses a new room for a connection in MaxRoomsPerStream rooms
+// already. hub.mu held.
+func (c *Conn) roomFull(room string) error {
+	if _, in := c.rooms[room]; in || len(c.rooms) < MaxRoomsPerStream {
+		return nil
+	}
+	return fmt.Errorf("%w: connection %s is in %d rooms already, limit %d", ErrTooLong, c.id, len(c.rooms), MaxRoomsPerStream)
 }
 
 // Leave removes the connection from room.
@@ -163,6 +182,7 @@ func (c *Conn) heartbeat(w http.ResponseWriter) (done bool, err error) {
 	if err := c.write(w, heartbeatFrames); err != nil {
 		return true, c.endReason(err)
 	}
+	c.idle()
 	c.timer.Reset(c.cfg.keepAlive)
 	return false, nil
 }
@@ -178,14 +198,13 @@ func (c *Conn) drain(w http.ResponseWriter) (done bool, err error) {
 		return false, nil
 	}
 	err = c.write(w, batch)
-	if err == nil {
-		c.hub.stats.sent.Add(int64(len(batch)))
-	}
 	clear(batch)
 	c.batch = batch
 	if err != nil {
 		return true, c.endReason(err)
 	}
+	c.hub.stats.sent.add(c.shard, int64(len(batch)))
+	c.idle()
 	return false, nil
 }
 
@@ -193,7 +212,7 @@ func (c *Conn) drain(w http.ResponseWriter) (done bool, err error) {
 // was closed on purpose (the write was cut short by close), the close reason
 // when there is one, else the write error.
 func (c *Conn) endReason(err error) error {
-	if _, closed, reason := c.q.take(nil); closed {
+	if closed, reason := c.q.closedReason(); closed {
 		return reason
 	}
 	return err
@@ -202,6 +221,12 @@ func (c *Conn) endReason(err error) error {
 // write sends frames with as few Write calls as it can (frames are gathered
 // into a pooled buffer) and one Flush, under the write deadline. With no
 // frames it only flushes (the headers).
+//
+// The deadline bounds a write in progress only: it is set before the write
+// (renewed when less than half of WriteTimeout is left, so a run of writes
+// sets it once) and cleared by idle once the writer has nothing left to do.
+// An idle stream therefore has no deadline: on HTTP/2 a deadline that
+// expires resets the stream even when no write is in progress.
 func (c *Conn) write(w http.ResponseWriter, frames [][]byte) error {
 	// The deadline is set under wmu, so that a close cutting this write
 	// short (an expired deadline, set under wmu) always comes after it.
@@ -212,9 +237,7 @@ func (c *Conn) write(w http.ResponseWriter, frames [][]byte) error {
 	}
 	c.lastWrite = time.Now()
 	if wt := c.hub.opts.WriteTimeout; wt > 0 && !c.noDeadline && c.deadline.Sub(c.lastWrite) < wt/2 {
-		// The deadline is renewed once half of it is used, not on every
-		// write: a write gets between WriteTimeout/2 and WriteTimeout. A
-		// writer without deadlines answers ErrNotSupported (a new error
+		// A writer without deadlines answers ErrNotSupported (a new error
 		// value each time): it is asked once.
 		c.deadline = c.lastWrite.Add(wt)
 		if err := c.rc.SetWriteDeadline(c.deadline); errors.Is(err, http.ErrNotSupported) {
@@ -223,15 +246,29 @@ func (c *Conn) write(w http.ResponseWriter, frames [][]byte) error {
 	}
 	c.writing = true
 	c.wmu.Unlock()
-	defer func() {
-		c.wmu.Lock()
-		c.writing = false
-		c.wmu.Unlock()
-	}()
-	if err := writeFrames(w, frames); err != nil {
-		return err
+	err := writeFrames(w, frames)
+	if err == nil {
+		err = c.rc.Flush()
 	}
-	return c.rc.Flush()
+	c.wmu.Lock()
+	c.writing = false
+	c.wmu.Unlock()
+	return err
+}
+
+// idle clears the write deadline when the writer has caught up: nothing was
+// queued since its last take (the wake slot is empty). A frame queued right
+// after the check only costs the next write one more SetWriteDeadline.
+func (c *Conn) idle() {
+	if c.deadline.IsZero() || len(c.wake) > 0 {
+		return
+	}
+	c.wmu.Lock()
+	if !c.q.isClosed() {
+		_ = c.rc.SetWriteDeadline(noDeadline)
+	}
+	c.deadline = noDeadline
+	c.wmu.Unlock()
 }
 
 // gatherSize is the capacity of the pooled buffers that coalesce frames.

@@ -26,9 +26,15 @@ func (h *Hub) callHook(name string, fn func()) {
 	fn()
 }
 
-// report wraps err in an *Error with the code of its sentinel and reports it.
+// report wraps err in an *Error with the code of its sentinel and reports
+// it; a write error matching no sentinel is CodeWrite, anything else
+// CodeInternal.
 func (h *Hub) report(op, target string, err error) {
-	e := &Error{Code: codeOf(err), Level: LevelError, Op: op, Target: target, Err: err}
+	fallback := CodeInternal
+	if op == "write" {
+		fallback = CodeWrite
+	}
+	e := &Error{Code: codeOf(err, fallback), Level: LevelError, Op: op, Target: clip(target), Err: err}
 	h.reportErr(e)
 }
 

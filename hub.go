@@ -1,6 +1,7 @@
 package ssekify
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,7 @@ type Hub struct {
 	stopped atomic.Bool    // StopAccepting or Shutdown called
 	closed  atomic.Bool    // Shutdown finished closing
 	streams sync.WaitGroup // running Register calls
+	running atomic.Int64   // how many, for Shutdown's error
 
 	stats   counters
 	ids     idGen
@@ -194,15 +196,25 @@ func (h *Hub) leaveRoom(c *Conn, room string, tell bool) {
 
 // JoinRoom adds every connection of userID on this instance to room and
 // returns how many there are.
+// A room name longer than MaxRoomBytes, or a connection already in
+// MaxRoomsPerStream rooms, is refused with ErrTooLong and nothing changes.
 func (h *Hub) JoinRoom(userID, room string) (int, error) {
-	if userID == "" || room == "" {
+	if userID == "" {
 		return 0, ErrEmptyTarget
+	}
+	if err := checkRoom(room); err != nil {
+		return 0, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	u := h.users[userID]
 	if u == nil {
 		return 0, nil
+	}
+	for _, c := range u.conns {
+		if err := c.roomFull(room); err != nil {
+			return 0, err
+		}
 	}
 	for _, c := range u.conns {
 		h.join(c, room)
@@ -274,7 +286,28 @@ func (h *Hub) UserConnections(userID string) int {
 // IsOnline reports whether userID has a stream on this instance.
 func (h *Hub) IsOnline(userID string) bool { return h.UserConnections(userID) > 0 }
 
-// newConnID returns a connection id unique within the hub.
-func (h *Hub) newConnID() string {
-	return h.opts.InstanceID + "-c" + strconv.FormatUint(h.connIDs.Add(1), 10)
+// newConnID returns the id of the hub's n-th connection, unique within the hub.
+func (h *Hub) newConnID(n uint64) string {
+	return h.opts.InstanceID + "-c" + strconv.FormatUint(n, 10)
+}
+
+// checkRooms checks the room names a stream registers with.
+func checkRooms(rooms []string) error {
+	if len(rooms) > MaxRoomsPerStream {
+		return fmt.Errorf("%w: %d rooms, limit %d per stream", ErrTooLong, len(rooms), MaxRoomsPerStream)
+	}
+	for _, room := range rooms {
+		if err := checkRoom(room); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkRoom checks one room name.
+func checkRoom(room string) error {
+	if room == "" {
+		return fmt.Errorf("%w: room", ErrEmptyTarget)
+	}
+	return checkLen("room", room, MaxRoomBytes)
 }

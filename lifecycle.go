@@ -86,6 +86,14 @@ func (h *Hub) StopAccepting() { h.stopped.Store(true) }
 //     opened it (Options.RedisURL). The hub owns no other goroutine or timer
 //     (replay and seq counters are swept lazily), so nothing outlives it.
 //
+// When ctx ends while streams are still open in step 4 (a writer blocked on
+// a client that does not read, behind a ResponseWriter without deadlines,
+// can not be cut), Shutdown waits for them no longer than the 250ms a
+// closed write is given (twice that, at most, past ctx's end): it completes step 5 and
+// returns an error wrapping ErrShutdownIncomplete that says how many
+// streams were still open. Their Register calls return once their writes
+// fail.
+//
 // From step 4 on, sends and publishes return ErrClosed and Register answers
 // 503 with ErrClosed.
 //
@@ -202,14 +210,26 @@ func (h *Hub) shutdown(ctx context.Context, c shutdownConfig, hurry <-chan struc
 	h.closeLocked(conns)
 	h.mu.Unlock()
 
+	var errs []error
 	select {
 	case <-ended:
 	case <-ctx.Done():
+		// A writer that can not be cut (its ResponseWriter has no write
+		// deadline and its client does not read) would hold Shutdown
+		// forever: ctx ends the wait, and the error says what is left.
 		cut = true
-		<-ended
+		// Every stream was just closed: one that can be cut ends within
+		// closeGrace. Only those that can not are left behind.
+		left := time.NewTimer(2 * closeGrace)
+		select {
+		case <-ended:
+		case <-left.C:
+			errs = append(errs, fmt.Errorf("%w: %d stream(s) still open when ctx ended (their writers are blocked and can not be cut)",
+				ErrShutdownIncomplete, h.running.Load()))
+		}
+		left.Stop()
 	}
 
-	var errs []error
 	if h.subStop != nil {
 		h.subStop()
 	}

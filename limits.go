@@ -23,6 +23,9 @@ const (
 	// MaxScopeKeyBytes bounds a seq scope key (requestId or streamId): a
 	// payload whose key is longer is refused.
 	MaxScopeKeyBytes = 256
+	// MaxHeaderBytes bounds the keys and values of Options.Headers and of
+	// RegisterOptions.Headers (each; New and Register refuse more).
+	MaxHeaderBytes = 16 << 10
 	// MaxLastEventIDBytes is the longest Last-Event-ID that can name a
 	// position; a longer one is treated as unknown (gap event) and reported.
 	MaxLastEventIDBytes = 1024

@@ -20,7 +20,7 @@ const (
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultMaxQueueItems    = 100
 	DefaultMaxQueueBytes    = 256 << 10
-	DefaultMaxPayloadBytes  = 1 << 20
+	DefaultMaxPayloadBytes  = 64 << 10
 	DefaultRecentBufferSize = 20
 	DefaultRecentTTL        = 30 * time.Minute
 	DefaultRecentMaxUsers   = 10000
@@ -96,8 +96,10 @@ type Options struct {
 	// WriteTimeout. Default 10s; negative disables (not recommended: a dead
 	// peer then holds its memory until TCP gives up).
 	WriteTimeout time.Duration
-	// Headers are added to every stream's response. They can not replace
-	// Content-Type, Cache-Control, X-Accel-Buffering or Connection.
+	// Headers are added to every stream's response, under their canonical
+	// keys. They can not replace or double Content-Type, Cache-Control,
+	// X-Accel-Buffering or Connection, in any case. At most MaxHeaderBytes
+	// of keys and values.
 	Headers http.Header
 
 	// MaxQueueItems bounds each connection's queue in frames. Default 100.
@@ -111,8 +113,13 @@ type Options struct {
 	// encoding/json; json.RawMessage and []byte pass through unchanged, a
 	// string is JSON-encoded. Its output must be valid UTF-8.
 	Serializer func(any) ([]byte, error)
-	// MaxPayloadBytes bounds the serialized data of one event. Default 1 MiB;
-	// negative disables.
+	// MaxPayloadBytes bounds the serialized data of one event. It may be at
+	// most a quarter of MaxQueueBytes (New refuses more), so that one event
+	// of the largest size never makes a healthy stream's queue drop frames
+	// or disconnect: it fits beside three others. Default 64 KiB, or
+	// MaxQueueBytes/4 when that is smaller; negative disables (a frame
+	// larger than a queue's byte bound is then admitted into an empty queue
+	// only).
 	MaxPayloadBytes int
 
 	// FrameID returns the SSE id of an event that has none. Default: a
@@ -169,7 +176,8 @@ type Options struct {
 type RegisterOptions struct {
 	// Rooms the connection joins at once.
 	Rooms []string
-	// Headers are added to this response (after Options.Headers).
+	// Headers are added to this response (after Options.Headers, replacing
+	// a key given there), as Options.Headers are. At most MaxHeaderBytes.
 	Headers http.Header
 	// KeepAlive overrides Options.KeepAlive for this stream.
 	KeepAlive time.Duration
@@ -215,6 +223,9 @@ func (o *Options) resolve() (Options, error) {
 	} else if strings.ContainsAny(r.InstanceID, "-\r\n\x00") {
 		errs = append(errs, errors.New("InstanceID must not contain '-', CR, LF or NUL"))
 	}
+	if n := headerBytes(r.Headers); n > MaxHeaderBytes {
+		errs = append(errs, fmt.Errorf("Headers hold %d bytes, limit %d", n, MaxHeaderBytes))
+	}
 	if r.GapEvent != "" && !validField(r.GapEvent) {
 		errs = append(errs, errors.New("GapEvent must not contain CR, LF or NUL"))
 	}
@@ -222,7 +233,7 @@ func (o *Options) resolve() (Options, error) {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return r, fmt.Errorf("ssekify: invalid options: %w", errors.Join(errs...))
+		return r, fmt.Errorf("%w: %w", ErrInvalidOptions, errors.Join(errs...))
 	}
 	def(&r.Channel, DefaultChannel)
 	def(&r.KeepAlive, DefaultKeepAlive)
@@ -230,7 +241,11 @@ func (o *Options) resolve() (Options, error) {
 	def(&r.WriteTimeout, DefaultWriteTimeout)
 	def(&r.MaxQueueItems, DefaultMaxQueueItems)
 	def(&r.MaxQueueBytes, DefaultMaxQueueBytes)
-	def(&r.MaxPayloadBytes, DefaultMaxPayloadBytes)
+	def(&r.MaxPayloadBytes, min(DefaultMaxPayloadBytes, r.MaxQueueBytes/payloadShare))
+	if r.MaxPayloadBytes > r.MaxQueueBytes/payloadShare {
+		return r, fmt.Errorf("%w: MaxPayloadBytes %d is more than a quarter of MaxQueueBytes %d: one such event would drop a healthy stream's frames",
+			ErrInvalidOptions, r.MaxPayloadBytes, r.MaxQueueBytes)
+	}
 	def(&r.RecentBufferSize, DefaultRecentBufferSize)
 	def(&r.RecentTTL, DefaultRecentTTL)
 	def(&r.RecentMaxUsers, DefaultRecentMaxUsers)
@@ -249,6 +264,21 @@ func (o *Options) resolve() (Options, error) {
 	}
 	r.Seq.resolve()
 	return r, nil
+}
+
+// payloadShare: the largest payload is at most 1/payloadShare of a queue.
+const payloadShare = 4
+
+// headerBytes is the size of h's keys and values.
+func headerBytes(h http.Header) int {
+	n := 0
+	for k, vs := range h {
+		n += len(k)
+		for _, v := range vs {
+			n += len(v)
+		}
+	}
+	return n
 }
 
 // streamConfig is the per-connection view of the options.
@@ -273,13 +303,19 @@ func (h *Hub) streamConfig(ro *RegisterOptions) (streamConfig, error) {
 		return c, nil
 	}
 	if ro.MaxQueueItems < 0 || ro.MaxQueueBytes < 0 {
-		return c, errors.New("ssekify: RegisterOptions queue bounds must not be negative")
+		return c, fmt.Errorf("%w: RegisterOptions queue bounds must not be negative", ErrInvalidOptions)
+	}
+	if p := h.opts.MaxPayloadBytes; ro.MaxQueueBytes > 0 && p > 0 && ro.MaxQueueBytes < payloadShare*p {
+		return c, fmt.Errorf("%w: RegisterOptions.MaxQueueBytes %d is less than 4 × MaxPayloadBytes %d", ErrInvalidOptions, ro.MaxQueueBytes, p)
 	}
 	if ro.SetDropPolicy {
 		if ro.DropPolicy < DropOldest || ro.DropPolicy > Disconnect {
-			return c, fmt.Errorf("ssekify: unknown DropPolicy %d", int(ro.DropPolicy))
+			return c, fmt.Errorf("%w: unknown DropPolicy %d", ErrInvalidOptions, int(ro.DropPolicy))
 		}
 		c.policy = ro.DropPolicy
+	}
+	if n := headerBytes(ro.Headers); n > MaxHeaderBytes {
+		return c, fmt.Errorf("%w: RegisterOptions.Headers hold %d bytes, limit %d", ErrInvalidOptions, n, MaxHeaderBytes)
 	}
 	c.extra = ro.Headers
 	override(&c.keepAlive, ro.KeepAlive)

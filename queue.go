@@ -133,5 +133,13 @@ func (q *queue) close(reason error) bool {
 	return true
 }
 
+// closedReason reports whether the queue was closed, and why, leaving its
+// frames in place.
+func (q *queue) closedReason() (closed bool, reason error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed, q.reason
+}
+
 // isClosed reports whether close was called.
 func (q *queue) isClosed() bool { return q.done.Load() }

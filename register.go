@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -46,6 +48,7 @@ func (h *Hub) Register(w http.ResponseWriter, r *http.Request, userID string, op
 		err = c.serve(r.Context(), w)
 	}
 	h.detach(c, r, err)
+	h.running.Add(-1)
 	h.streams.Done()
 	return err
 }
@@ -69,11 +72,13 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request, userID string, opts *
 		return nil, h.refuse(w, userID, err)
 	}
 	h.writeHeaders(w, r, c)
-	if wt := h.opts.WriteTimeout; wt < 0 {
-		// No per-write deadline: lift a server-wide WriteTimeout too, or it
-		// would end the stream.
-		_ = c.rc.SetWriteDeadline(noDeadline)
-	}
+	// A stream lives past any server-wide timeout: lift http.Server's
+	// ReadTimeout (on HTTP/1.1 net/http's background read would time out
+	// and cancel the request's context) and WriteTimeout (each write gets
+	// the hub's own WriteTimeout instead). Writers without deadlines
+	// answer ErrNotSupported, which changes nothing.
+	_ = c.rc.SetReadDeadline(noDeadline)
+	_ = c.rc.SetWriteDeadline(noDeadline)
 	info := c.info(r)
 	if h.opts.OnConnect != nil {
 		h.callHook("OnConnect", func() { h.opts.OnConnect(info) })
@@ -84,7 +89,8 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request, userID string, opts *
 	if err := c.write(w, open.frames); err != nil {
 		return c, c.endReason(err)
 	}
-	h.stats.sent.Add(int64(open.events))
+	h.stats.sent.add(c.shard, int64(open.events))
+	c.idle()
 	return c, nil
 }
 
@@ -93,14 +99,15 @@ func (h *Hub) newConn(w http.ResponseWriter, userID string, opts *RegisterOption
 	if userID == "" {
 		return nil, fmt.Errorf("%w: user id", ErrEmptyTarget)
 	}
+	if err := checkLen("user id", userID, MaxUserIDBytes); err != nil {
+		return nil, err
+	}
 	if h.stopped.Load() {
 		return nil, h.notAccepting()
 	}
 	if opts != nil {
-		for _, room := range opts.Rooms {
-			if room == "" {
-				return nil, fmt.Errorf("%w: room", ErrEmptyTarget)
-			}
+		if err := checkRooms(opts.Rooms); err != nil {
+			return nil, err
 		}
 	}
 	cfg, err := h.streamConfig(opts)
@@ -110,9 +117,11 @@ func (h *Hub) newConn(w http.ResponseWriter, userID string, opts *RegisterOption
 	if !canFlush(w) {
 		return nil, ErrNoStreaming
 	}
+	n := h.connIDs.Add(1)
 	c := &Conn{
 		hub:    h,
-		id:     h.newConnID(),
+		id:     h.newConnID(n),
+		shard:  uint32(n),
 		userID: userID,
 		cfg:    cfg,
 		wake:   make(chan struct{}, 1),
@@ -146,6 +155,7 @@ func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
 		return opening{}, h.notAccepting()
 	}
 	h.streams.Add(1)
+	h.running.Add(1)
 	h.add(c, rooms)
 	var msgs []*message
 	var found bool
@@ -207,7 +217,7 @@ func (h *Hub) detach(c *Conn, r *http.Request, err error) {
 // refuse answers a request that can not become a stream and reports why.
 func (h *Hub) refuse(w http.ResponseWriter, userID string, err error) error {
 	switch {
-	case errors.Is(err, ErrEmptyTarget):
+	case errors.Is(err, ErrEmptyTarget), errors.Is(err, ErrTooLong):
 		http.Error(w, err.Error(), http.StatusBadRequest)
 	case errors.Is(err, ErrNotAccepting), errors.Is(err, ErrClosed):
 		w.Header().Set("Retry-After", strconv.Itoa(h.retryAfterSeconds()))
@@ -215,7 +225,7 @@ func (h *Hub) refuse(w http.ResponseWriter, userID string, err error) error {
 	default:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
-	h.report("register", userID, err)
+	h.report("register", clip(userID), err)
 	return err
 }
 
@@ -229,28 +239,43 @@ func (h *Hub) retryAfterSeconds() int {
 	return s
 }
 
-// writeHeaders sends the SSE headers at once. The user's headers can not
-// replace the four that make the stream work.
+// sseHeaders are the headers that make the stream work; the user's headers
+// can neither replace nor double them, whatever the case of their keys.
+var sseHeaders = map[string]bool{
+	"Content-Type": true, "Cache-Control": true, "X-Accel-Buffering": true,
+	"Connection": true, "Content-Length": true,
+}
+
+// writeHeaders sends the SSE headers at once: the hub's Headers, then the
+// stream's (a key given again replaces the hub's), each under its canonical
+// key, then the four SSE headers, which nothing can replace or double.
 func (h *Hub) writeHeaders(w http.ResponseWriter, r *http.Request, c *Conn) {
 	hdr := w.Header()
-	for k, v := range h.opts.Headers {
-		hdr[k] = append([]string(nil), v...)
-	}
-	if c.cfg.extra != nil {
-		for k, v := range c.cfg.extra {
-			hdr[k] = append([]string(nil), v...)
+	for k := range hdr {
+		if sseHeaders[textproto.CanonicalMIMEHeaderKey(k)] {
+			delete(hdr, k) // set by a middleware, maybe under another case
 		}
 	}
+	setHeaders(hdr, h.opts.Headers)
+	setHeaders(hdr, c.cfg.extra)
 	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
 	hdr.Set("Cache-Control", "no-cache, no-transform")
 	hdr.Set("X-Accel-Buffering", "no")
-	hdr.Del("Content-Length")
 	if r.ProtoMajor == 1 {
 		hdr.Set("Connection", "keep-alive")
-	} else {
-		hdr.Del("Connection")
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// setHeaders copies src into dst under canonical keys, skipping the SSE
+// headers; a key present in dst is replaced.
+func setHeaders(dst, src http.Header) {
+	for k, v := range src {
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		if !sseHeaders[ck] {
+			dst[ck] = append([]string(nil), v...)
+		}
+	}
 }
 
 // lastEventID reads the client's last event id: the Last-Event-ID header,
@@ -259,6 +284,9 @@ func (h *Hub) writeHeaders(w http.ResponseWriter, r *http.Request, c *Conn) {
 func lastEventID(r *http.Request) string {
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
 		return v
+	}
+	if !strings.Contains(r.URL.RawQuery, "ast") { // lastEventId, last-event-id
+		return ""
 	}
 	q := r.URL.Query()
 	if v := q.Get("lastEventId"); v != "" {

@@ -177,11 +177,12 @@ func json4K() []byte {
 func TestCloseCutsABlockedWrite(t *testing.T) {
 	ended := make(chan error, 1)
 	h := newHub(t, &ssekify.Options{
-		WriteTimeout:  slowWriteTO,
-		KeepAlive:     -1,
-		MaxQueueBytes: 1 << 30,
-		MaxQueueItems: 1 << 20,
-		OnDisconnect:  func(_ ssekify.ConnInfo, err error) { ended <- err },
+		WriteTimeout:    slowWriteTO,
+		KeepAlive:       -1,
+		MaxQueueBytes:   1 << 30,
+		MaxQueueItems:   1 << 20,
+		MaxPayloadBytes: 1 << 20,
+		OnDisconnect:    func(_ ssekify.ConnInfo, err error) { ended <- err },
 	})
 	srv := httptest.NewUnstartedServer(sseHandler(h, nil))
 	srv.Listener = smallBuffers{srv.Listener}

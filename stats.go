@@ -45,7 +45,7 @@ type Stats struct {
 // the hub lock and costs the same with 10 or 100,000 connections.
 type counters struct {
 	connections, users, rooms                atomic.Int64
-	sent                                     atomic.Int64
+	sent                                     shardedCounter
 	droppedOldest, droppedNewest             atomic.Int64
 	disconnectedByBackpressure               atomic.Int64
 	queueItemsMax, queueBytesMax             atomic.Int64
@@ -56,6 +56,30 @@ type counters struct {
 	replayUsers, replayBytes, replayEvicted  atomic.Int64
 	published, publishErrors, received       atomic.Int64
 	invalidEnvelopes, brokerReconnects       atomic.Int64
+}
+
+// counterShards is how many cache lines the sent counter is spread over.
+const counterShards = 32
+
+// shardedCounter is a counter that many goroutines bump at once: each writer
+// adds to its own shard (Conn.shard), a cache line of its own, so writers on
+// different cores do not contend for one line; load sums the shards, a
+// constant cost.
+type shardedCounter struct {
+	shards [counterShards]struct {
+		n atomic.Int64
+		_ [56]byte // pad to a 64-byte cache line
+	}
+}
+
+func (s *shardedCounter) add(shard uint32, n int64) { s.shards[shard%counterShards].n.Add(n) }
+
+func (s *shardedCounter) load() int64 {
+	var sum int64
+	for i := range s.shards {
+		sum += s.shards[i].n.Load()
+	}
+	return sum
 }
 
 // peak raises the queue high-water marks; it writes only when a mark moves.
@@ -81,7 +105,7 @@ func (h *Hub) Stats() Stats {
 		Connections:                c.connections.Load(),
 		Users:                      c.users.Load(),
 		Rooms:                      c.rooms.Load(),
-		Sent:                       c.sent.Load(),
+		Sent:                       c.sent.load(),
 		DroppedOldest:              c.droppedOldest.Load(),
 		DroppedNewest:              c.droppedNewest.Load(),
 		DisconnectedByBackpressure: c.disconnectedByBackpressure.Load(),
