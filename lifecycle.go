@@ -86,13 +86,13 @@ func (h *Hub) StopAccepting() { h.stopped.Store(true) }
 //     opened it (Options.RedisURL). The hub owns no other goroutine or timer
 //     (replay and seq counters are swept lazily), so nothing outlives it.
 //
-// When ctx ends while streams are still open in step 4 (a writer blocked on
-// a client that does not read, behind a ResponseWriter without deadlines,
-// can not be cut), Shutdown waits for them no longer than the 250ms a
-// closed write is given (twice that, at most, past ctx's end): it completes step 5 and
-// returns an error wrapping ErrShutdownIncomplete that says how many
-// streams were still open. Their Register calls return once their writes
-// fail.
+// When ctx ends while streams are still open in step 4, Shutdown waits at
+// most 500ms more (twice the 250ms a closed write is given) and then goes
+// on with step 5 without them: a writer blocked on a client that does not
+// read, behind a ResponseWriter without write deadlines, can not be cut.
+// It then returns an error wrapping ErrShutdownIncomplete that says how
+// many streams were still open; their Register calls return once their
+// writes fail.
 //
 // From step 4 on, sends and publishes return ErrClosed and Register answers
 // 503 with ErrClosed.

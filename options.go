@@ -90,11 +90,14 @@ type Options struct {
 	// Retry is sent as the "retry:" line at the start of each stream, the
 	// browser's reconnection delay. Default 2s; negative sends none.
 	Retry time.Duration
-	// WriteTimeout bounds each write to a client; a peer that does not read
-	// within it is disconnected. The deadline is renewed once half of it has
-	// passed, so a stalled write is cut after between WriteTimeout/2 and
-	// WriteTimeout. Default 10s; negative disables (not recommended: a dead
-	// peer then holds its memory until TCP gives up).
+	// WriteTimeout bounds each write in progress; a peer that does not read
+	// within it is disconnected. The deadline is set before a write (renewed
+	// when less than half of it is left, so a stalled write is cut after
+	// between WriteTimeout/2 and WriteTimeout) and cleared once the writer
+	// has nothing left to write: an idle stream holds no deadline, which
+	// matters on HTTP/2, where an expired deadline resets the stream even
+	// between writes. Default 10s; negative disables (not recommended: a
+	// dead peer then holds its memory until TCP gives up).
 	WriteTimeout time.Duration
 	// Headers are added to every stream's response, under their canonical
 	// keys. They can not replace or double Content-Type, Cache-Control,

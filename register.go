@@ -23,7 +23,8 @@ var (
 // a connection costs no goroutine beyond net/http's own.
 //
 // Register writes the response itself. When it fails before the stream
-// starts it answers with an HTTP error (400 for an empty userID or room, 503
+// starts it answers with an HTTP error (400 for an empty or too long userID
+// or room, 503
 // with Retry-After when not accepting, 500 when the ResponseWriter can not
 // flush) and returns the error. It returns nil when the client went away or
 // the hub closed the stream, ErrSlowClient when the Disconnect policy closed
@@ -32,7 +33,13 @@ var (
 // Do not write to w before calling Register, nor after it returns. It works
 // on HTTP/1.1 and HTTP/2, through middleware that wraps the ResponseWriter
 // (if the wrapper has an Unwrap method or flushes) and with servers that set
-// WriteTimeout: each write gets its own deadline of Options.WriteTimeout.
+// ReadTimeout or WriteTimeout: Register lifts both for the stream, and each
+// write gets its own deadline of Options.WriteTimeout, cleared after it.
+//
+// userID is at most MaxUserIDBytes, each room at most MaxRoomBytes and a
+// stream in at most MaxRoomsPerStream rooms: beyond, Register answers 400
+// with an error wrapping ErrTooLong. Invalid RegisterOptions (negative
+// bounds, headers over MaxHeaderBytes) are answered 500 (ErrInvalidOptions).
 //
 // The Last-Event-ID header (else the lastEventId or last-event-id query
 // parameter) selects what is replayed before live events.
