@@ -12,6 +12,10 @@ import (
 //go:embed index.html
 var indexHTML []byte
 
+// streamRoute is the pattern of the stream, the one route that withDeadlines
+// leaves without deadlines.
+const streamRoute = "GET /sse"
+
 // newMux returns the demo's routes, the Go counterpart of the original
 // library's Express quick start.
 func newMux(hub *ssekify.Hub) *http.ServeMux {
@@ -21,7 +25,7 @@ func newMux(hub *ssekify.Hub) *http.ServeMux {
 		_, _ = w.Write(indexHTML)
 	})
 	// The stream. Keep compression and buffering off this route.
-	mux.HandleFunc("GET /sse", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(streamRoute, func(w http.ResponseWriter, r *http.Request) {
 		userID := r.URL.Query().Get("userId")
 		if userID == "" {
 			userID = "guest"

@@ -34,6 +34,90 @@ import (
 // server's wait for its other requests.
 const shutdownTimeout = 15 * time.Second
 
+// timeouts bound how long a client can hold a connection without doing its
+// part. None of them applies to the stream (GET /sse), which is meant to
+// stay open for hours: the hub gives each of its writes a deadline
+// (Options.WriteTimeout) and notices a client that went away.
+type timeouts struct {
+	// header bounds reading a request's line and headers
+	// (http.Server.ReadHeaderTimeout), on a new connection as on a
+	// keep-alive one.
+	header time.Duration
+	// idle bounds a keep-alive connection waiting for its next request
+	// (http.Server.IdleTimeout).
+	idle time.Duration
+	// body bounds reading the body of a request to any route but the
+	// stream, from the moment its handler starts (a read deadline).
+	body time.Duration
+	// request bounds the whole of such a request, its answer included (a
+	// write deadline and the request context's deadline, which also bounds
+	// a publish to the broker). It is longer than body, so that a body cut
+	// by its deadline can still be answered 408.
+	request time.Duration
+}
+
+// defaultTimeouts are the demo's.
+var defaultTimeouts = timeouts{
+	header:  10 * time.Second,
+	idle:    time.Minute,
+	body:    10 * time.Second,
+	request: 15 * time.Second,
+}
+
+// newServer returns the demo's server for hub: the routes of newMux and
+// /metrics, bounded by t.
+//
+// ReadTimeout and WriteTimeout are not set: they are deadlines the server
+// puts on every request, the stream included, which must outlive any of
+// them. The stream survives them only by details — net/http lifts the read
+// deadline once a request's body is read, and the hub replaces the write
+// deadline with its own on each write — and a WriteTimeout does end it
+// whenever the hub can not reach the connection's deadline (behind a
+// ResponseWriter wrapper without Unwrap). withDeadlines gives deadlines per
+// route instead, to every route but the stream.
+func newServer(hub *ssekify.Hub, t timeouts) *http.Server {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		ssekifyprom.NewCollector(hub),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	mux := newMux(hub)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return &http.Server{
+		Handler:           withDeadlines(mux, t),
+		ReadHeaderTimeout: t.header,
+		IdleTimeout:       t.idle,
+	}
+}
+
+// withDeadlines serves mux, giving every request routed elsewhere than to
+// the stream a read deadline for its body (t.body) and a write deadline and
+// context deadline for the whole (t.request). The stream gets no deadline
+// from here: the hub manages its write deadline itself.
+func withDeadlines(mux *http.ServeMux, t timeouts) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == streamRoute {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		rc := http.NewResponseController(w)
+		// The errors are ErrNotSupported, from a ResponseWriter without
+		// deadlines: the request context's deadline still holds.
+		if r.Body != http.NoBody {
+			// A request without a body has nothing to read; a read deadline
+			// would only cut its context short, when net/http's background
+			// read (which watches for the client going away) hits it.
+			_ = rc.SetReadDeadline(start.Add(t.body))
+		}
+		_ = rc.SetWriteDeadline(start.Add(t.request))
+		ctx, cancel := context.WithDeadline(r.Context(), start.Add(t.request))
+		defer cancel()
+		mux.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 func main() {
 	port := os.Getenv("PORT")
 	if port == "" {
@@ -61,18 +145,7 @@ func run(ctx context.Context, ln net.Listener, shut ssekify.ShutdownOptions, log
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		ssekifyprom.NewCollector(hub),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	mux := newMux(hub)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	srv := newServer(hub, defaultTimeouts)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
