@@ -1,6 +1,9 @@
 package ssekify
 
-import "time"
+import (
+	"math/bits"
+	"time"
+)
 
 // memReplay is the in-memory replayStore of one instance.
 //
@@ -14,8 +17,15 @@ import "time"
 // costs no memory.
 //
 // Frames are shared, never copied: a buffer holds references to the same
-// *message the queues hold, and the byte count charges a frame once however
+// *message the queues hold, and the byte count charges a message once however
 // many buffers hold it (message.refs).
+//
+// What the byte count charges against RecentMaxBytes is every byte the store
+// keeps alive: each held message (message.heldBytes), each known user's own
+// cost (replayUser.heldBytes: its id, the id it last dropped, its ring of
+// pointers, its room names and their entries, the struct) and the rooms
+// index (roomIndexBytes: each room's name and member entries). The figure is
+// kept by every path that changes one of them, never recomputed.
 //
 // Bounds, all kept without a goroutine or timer: before each record, online
 // and offline call, offline users inactive for RecentTTL are popped from the
@@ -24,10 +34,13 @@ import "time"
 // needs no janitor. Beyond RecentMaxUsers the offline user inactive the
 // longest is forgotten (O(1)); users with an open stream are not forgotten
 // (their number is bounded by the connections the server accepts). Beyond
-// RecentMaxBytes whole buffers are dropped, offline users' first, then
-// online users' (least recently connected first), so a buffer is only ever
+// RecentMaxBytes offline users are forgotten (least recently active first:
+// their buffers and their own costs go), then online users' buffers are
+// emptied (least recently connected first), so a buffer is only ever
 // emptied from its oldest event on, never cut in the middle: a client whose
-// id is gone gets the gap event, never a silently wrong replay.
+// id is gone gets the gap event, never a silently wrong replay. Online users'
+// own costs can not be dropped: when they alone exceed the bound, every
+// buffer is emptied and nothing more is recorded until they shrink.
 //
 // Every method is called with the hub's mutex held.
 type memReplay struct {
@@ -42,8 +55,34 @@ type memReplay struct {
 	rooms map[string]map[*replayUser]struct{}
 	on    lruList[replayUser, *replayUser] // least recently connected at the tail
 	off   lruList[replayUser, *replayUser] // least recently active at the tail
-	bytes int64
+	// bytes is everything held (see above); buffered is the part of it
+	// that emptying every buffer would free: the held messages and the
+	// rings. bytes-buffered is what the users and the rooms index cost.
+	bytes    int64
+	buffered int64
 }
+
+// The costs besides the strings' bytes, approximated for a 64-bit runtime
+// (allocation size classes, map slots with their control bytes and the free
+// slots a map keeps). They need not be exact: they make the count follow
+// what a user or a room really costs, so that many users with long room
+// lists are bounded like long buffers are.
+const (
+	// replayUserOverhead: the replayUser struct (112 bytes allocated),
+	// its entry in memReplay.users (~32) and the header of its rooms map
+	// (~64).
+	replayUserOverhead = 208
+	// userRoomOverhead: one entry of a user's rooms map (a string key).
+	userRoomOverhead = 32
+	// roomOverhead: one room of the rooms index: its entry in
+	// memReplay.rooms (~32) and its members map's header and first group
+	// (~128).
+	roomOverhead = 160
+	// memberOverhead: one entry of a room's members map (a pointer key).
+	memberOverhead = 16
+	// pointerBytes: one slot of a ring.
+	pointerBytes = bits.UintSize / 8
+)
 
 // replayUser is one known user: its ring of recent messages and its rooms.
 type replayUser struct {
@@ -61,6 +100,28 @@ type replayUser struct {
 }
 
 func (u *replayUser) links() *lruLinks[replayUser] { return &u.lru }
+
+// heldBytes is what u itself costs, its messages apart (they are charged
+// once each, however many users hold them): the struct and its entries, its
+// id, the id it last dropped, its ring's slots and its rooms.
+func (u *replayUser) heldBytes() int64 {
+	n := int64(replayUserOverhead+len(u.id)+len(u.dropped)) + ringBytes(cap(u.buf))
+	for room := range u.rooms {
+		n += userRoomBytes(room)
+	}
+	return n
+}
+
+// ringBytes is what a ring of n slots costs.
+func ringBytes(n int) int64 { return int64(pointerBytes * n) }
+
+// userRoomBytes is what one room of a user's rooms map costs.
+func userRoomBytes(room string) int64 { return int64(userRoomOverhead + len(room)) }
+
+// roomIndexBytes is what the rooms index spends on a room of n members.
+func roomIndexBytes(room string, n int) int64 {
+	return int64(roomOverhead+len(room)) + int64(n)*memberOverhead
+}
 
 func newMemReplay(o *Options, now func() time.Time, st *counters) *memReplay {
 	return &memReplay{
@@ -81,11 +142,13 @@ func (s *memReplay) online(userID string) {
 	if u == nil {
 		u = &replayUser{id: userID, online: true, seen: s.now().UnixNano()}
 		s.users[userID] = u
+		s.bytes += u.heldBytes()
 		s.on.pushFront(u)
 		s.stats.replayUsers.Store(int64(len(s.users)))
 		for s.maxUsers >= 0 && len(s.users) > s.maxUsers && s.off.tail != nil {
 			s.evict(s.off.tail)
 		}
+		s.settle()
 		return
 	}
 	if !u.online {
@@ -97,6 +160,7 @@ func (s *memReplay) online(userID string) {
 	for room := range u.rooms {
 		s.unjoin(u, room)
 	}
+	s.settle()
 }
 
 func (s *memReplay) offline(userID string) {
@@ -109,6 +173,9 @@ func (s *memReplay) offline(userID string) {
 	u.seen = s.now().UnixNano()
 	s.off.pushFront(u)
 	s.sweep()
+	// Its own cost may be what held the store above the bound while it
+	// was connected: now it can go, after the older offline users.
+	s.settle()
 }
 
 func (s *memReplay) join(userID, room string) {
@@ -119,34 +186,50 @@ func (s *memReplay) join(userID, room string) {
 	if u.rooms == nil {
 		u.rooms = make(map[string]struct{}, 1)
 	}
-	u.rooms[room] = struct{}{}
+	if _, ok := u.rooms[room]; !ok {
+		u.rooms[room] = struct{}{}
+		s.bytes += userRoomBytes(room)
+	}
 	members := s.rooms[room]
 	if members == nil {
 		members = make(map[*replayUser]struct{}, 1)
 		s.rooms[room] = members
+		s.bytes += roomIndexBytes(room, 0)
 	}
-	members[u] = struct{}{}
+	if _, ok := members[u]; !ok {
+		members[u] = struct{}{}
+		s.bytes += memberOverhead
+	}
+	s.settle()
 }
 
 func (s *memReplay) leave(userID, room string) {
 	if u := s.users[userID]; u != nil {
 		s.unjoin(u, room)
+		s.settle()
 	}
 }
 
 func (s *memReplay) unjoin(u *replayUser, room string) {
-	delete(u.rooms, room)
-	if members := s.rooms[room]; members != nil {
-		delete(members, u)
-		if len(members) == 0 {
-			delete(s.rooms, room)
-		}
+	if _, ok := u.rooms[room]; ok {
+		delete(u.rooms, room)
+		s.bytes -= userRoomBytes(room)
+	}
+	members := s.rooms[room]
+	if _, ok := members[u]; !ok {
+		return
+	}
+	delete(members, u)
+	s.bytes -= memberOverhead
+	if len(members) == 0 {
+		delete(s.rooms, room)
+		s.bytes -= roomIndexBytes(room, 0)
 	}
 }
 
 func (s *memReplay) record(m *message) {
 	s.sweep()
-	if s.maxBytes >= 0 && int64(len(m.frame)) > s.maxBytes {
+	if !s.fits(int64(m.heldBytes())) {
 		// It can not be held at all: empty its recipients' buffers, so
 		// that their older ids become unknown (gap event) instead of
 		// being replayed without it. A client that got it live still
@@ -156,14 +239,29 @@ func (s *memReplay) record(m *message) {
 				s.stats.replayEvicted.Add(1)
 			}
 			s.empty(u)
-			u.dropped = m.id
+			s.setDropped(u, m.id)
 		})
-		s.stats.replayBytes.Store(s.bytes)
-		return
+	} else {
+		s.each(m, func(u *replayUser) { s.push(u, m) })
 	}
-	s.each(m, func(u *replayUser) { s.push(u, m) })
-	s.trimBytes()
-	s.stats.replayBytes.Store(s.bytes)
+	s.settle()
+}
+
+// fits reports whether a message that costs held bytes can be kept within
+// the byte bound once every buffer were emptied, forgetting offline users
+// (least recently active first) as far as that takes: a message larger than
+// the bound, or larger than what online users leave of it, can not.
+func (s *memReplay) fits(held int64) bool {
+	if s.maxBytes < 0 {
+		return true
+	}
+	if held > s.maxBytes {
+		return false
+	}
+	for s.bytes-s.buffered+held > s.maxBytes && s.off.tail != nil {
+		s.evict(s.off.tail)
+	}
+	return s.bytes-s.buffered+held <= s.maxBytes
 }
 
 // each calls fn once for every known user m is meant for.
@@ -192,17 +290,22 @@ func (s *memReplay) push(u *replayUser, m *message) {
 	if len(u.buf) < s.size {
 		if u.buf == nil {
 			u.buf = make([]*message, 0, s.size) // once, at the user's first event
+			n := ringBytes(cap(u.buf))
+			s.bytes += n
+			s.buffered += n
 		}
 		u.buf = append(u.buf, m)
 	} else {
 		old := u.buf[u.start]
 		u.buf[u.start] = m
 		u.start = (u.start + 1) % len(u.buf)
-		u.dropped = old.id
+		s.setDropped(u, old.id)
 		s.unref(old)
 	}
 	if m.refs == 0 {
-		s.bytes += int64(len(m.frame))
+		n := int64(m.heldBytes())
+		s.bytes += n
+		s.buffered += n
 	}
 	m.refs++
 }
@@ -210,8 +313,16 @@ func (s *memReplay) push(u *replayUser, m *message) {
 func (s *memReplay) unref(m *message) {
 	m.refs--
 	if m.refs == 0 {
-		s.bytes -= int64(len(m.frame))
+		n := int64(m.heldBytes())
+		s.bytes -= n
+		s.buffered -= n
 	}
+}
+
+// setDropped makes id the one u last dropped.
+func (s *memReplay) setDropped(u *replayUser, id string) {
+	s.bytes += int64(len(id) - len(u.dropped))
+	u.dropped = id
 }
 
 // at returns u's i-th message, oldest first.
@@ -260,7 +371,7 @@ func (s *memReplay) clear(userID string) {
 			s.drop(u)
 		}
 	}
-	s.stats.replayBytes.Store(s.bytes)
+	s.settle()
 }
 
 // drop clears u: an online user keeps being recorded for, with an empty
@@ -284,26 +395,37 @@ func (s *memReplay) sweep() {
 	}
 }
 
-// trimBytes drops whole buffers until the byte bound holds: offline users
-// first, then online ones from the least recently connected (each emptied
-// buffer's user moves to the front, so a pass never revisits it). An
-// emptied online buffer remembers its newest id, so that a client that had
-// seen it still replays what follows.
+// settle restores the byte bound and publishes the figures; every call
+// that changes the store ends with it.
+func (s *memReplay) settle() {
+	s.trimBytes()
+	s.stats.replayBytes.Store(s.bytes)
+	s.stats.replayUsers.Store(int64(len(s.users)))
+}
+
+// trimBytes restores the byte bound: it forgets offline users, least
+// recently active first, then empties online users' buffers from the least
+// recently connected (each emptied buffer's user moves to the front, so a
+// pass never revisits it). An emptied online buffer remembers its newest
+// id, so that a client that had seen it still replays what follows. The
+// pass ends once no buffer holds anything: when online users' own costs
+// alone exceed the bound, every buffer is then empty and stays so (record
+// keeps nothing more: fits), and later calls return at once.
 func (s *memReplay) trimBytes() {
-	if s.maxBytes < 0 {
+	if s.maxBytes < 0 || s.bytes <= s.maxBytes {
 		return
 	}
 	for s.bytes > s.maxBytes && s.off.tail != nil {
 		s.evict(s.off.tail)
 	}
-	for n := s.on.n; s.bytes > s.maxBytes && n > 0; n-- {
+	for n := s.on.n; s.bytes > s.maxBytes && s.buffered > 0 && n > 0; n-- {
 		u := s.on.tail
 		if n := len(u.buf); n > 0 {
 			// A connected client most likely got the newest event: from
 			// it, what is recorded next is still a complete replay.
 			newest := u.at(n - 1).id
 			s.empty(u)
-			u.dropped = newest
+			s.setDropped(u, newest)
 			s.stats.replayEvicted.Add(1)
 		}
 		s.on.moveToFront(u)
@@ -328,6 +450,7 @@ func (s *memReplay) forget(u *replayUser) {
 		s.off.remove(u)
 	}
 	delete(s.users, u.id)
+	s.bytes -= u.heldBytes() // what is left: the struct and the id
 	s.stats.replayUsers.Store(int64(len(s.users)))
 }
 
@@ -336,5 +459,9 @@ func (s *memReplay) empty(u *replayUser) {
 	for _, m := range u.buf {
 		s.unref(m)
 	}
-	u.buf, u.start, u.dropped = nil, 0, ""
+	n := ringBytes(cap(u.buf))
+	s.bytes -= n
+	s.buffered -= n
+	s.setDropped(u, "")
+	u.buf, u.start = nil, 0
 }

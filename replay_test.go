@@ -399,9 +399,10 @@ func TestClearRecent(t *testing.T) {
 	require.Equal(t, ssekify.DefaultGapEvent, first("a").Type)
 	require.Equal(t, `"missed"`, first("b").Data)
 	h.ClearRecent("")
+	require.EqualValues(t, 0, h.Stats().ReplayBytes, "every user was offline: all forgotten")
 	require.Equal(t, ssekify.DefaultGapEvent, first("b").Type)
 	require.Equal(t, ssekify.DefaultGapEvent, first("c").Type)
-	require.EqualValues(t, 0, h.Stats().ReplayBytes)
+	require.NoError(t, ssekify.CheckReplay(h))
 }
 
 // storeIDs is what Since returns, for comparing in one assertion.
@@ -534,46 +535,61 @@ func TestReplayStoreTTL(t *testing.T) {
 	require.Equal(t, storeIDs{[]string{"2"}, "1", true}, since(never, "a", "1"))
 }
 
-// TestReplayStoreBytes: shared frames count once; beyond RecentMaxBytes
-// whole buffers go, offline users' first; a frame larger than the bound
-// empties its recipients' buffers, so their older ids become unknown.
+// TestReplayStoreBytes: a message shared by several buffers counts once;
+// beyond RecentMaxBytes whole buffers go, offline users' first (with their
+// own costs); a message larger than the bound empties its recipients'
+// buffers, so their older ids become unknown. The figures are exact.
 func TestReplayStoreBytes(t *testing.T) {
 	clock := newTestClock()
-	r := newStore(t, &ssekify.Options{RecentMaxBytes: 1000}, clock)
+	// A user with a one-letter id and a ring of 20 slots.
+	user := int64(ssekify.ReplayUserOverhead + 1 + 20*ssekify.PointerBytes)
+	bound := 3*user + 1100
+	r := newStore(t, &ssekify.Options{RecentMaxBytes: bound}, clock)
 	for _, u := range []string{"a", "b", "c"} {
 		r.Online(u)
 	}
-	r.RecordAll("x") // one frame shared by three buffers
 	_, bytes, _ := r.Stats()
-	require.Less(t, bytes, int64(20))
-	r.RecordSized("a", "a1", 400)
-	r.RecordSized("b", "b1", 400)
+	require.EqualValues(t, 3*(ssekify.ReplayUserOverhead+1), bytes, "users without a ring yet")
+	r.RecordHeld("all", "", "x", 200) // one message shared by three buffers
+	_, bytes, _ = r.Stats()
+	require.Equal(t, 3*user+200, bytes)
+	r.RecordHeld("user", "a", "a1", 400)
+	r.RecordHeld("user", "b", "b1", 400)
 	r.Offline("b")
-	r.RecordSized("c", "c1", 400) // 1200 > 1000: b (offline) goes
+	r.RecordHeld("user", "c", "c1", 400) // 300 over: b (offline) goes, with its own cost
 	_, bytes, evicted := r.Stats()
-	require.LessOrEqual(t, bytes, int64(1000))
+	require.Equal(t, 2*user+200+2*400, bytes)
 	require.EqualValues(t, 1, evicted)
 	require.False(t, since(r, "b", "x").Found)
 	require.True(t, since(r, "a", "x").Found)
 	require.True(t, since(r, "c", "x").Found)
 
-	r.RecordSized("c", "c2", 400) // only online users: a (connected first) is emptied
+	r.RecordHeld("user", "c", "c2", 800) // only online users: a (connected first) is emptied
 	_, bytes, _ = r.Stats()
-	require.LessOrEqual(t, bytes, int64(1000))
+	require.LessOrEqual(t, bytes, bound)
+	// a keeps its struct, its id and the id it dropped ("a1"), not its ring.
+	require.Equal(t, int64(ssekify.ReplayUserOverhead+1+2)+user+200+400+800, bytes)
 	require.False(t, since(r, "a", "x").Found)
 	require.Equal(t, storeIDs{nil, "", true}, since(r, "a", "a1"), "a client that saw a's newest event misses nothing")
 	require.Equal(t, storeIDs{[]string{"c1", "c2"}, "x", true}, since(r, "c", "x"))
 
 	r.RecordSized("c", "huge", 5000)
 	_, bytes, _ = r.Stats()
-	require.LessOrEqual(t, bytes, int64(1000))
+	require.LessOrEqual(t, bytes, bound)
 	require.False(t, since(r, "c", "c2").Found, "an id before the dropped frame must be unknown")
 	r.RecordUser("c", "after")
 	require.Equal(t, storeIDs{[]string{"after"}, "after", true}, since(r, "c", "huge"))
+	require.NoError(t, r.Check())
 
+	r.Clear("") // online users stay known: only their own costs are left
+	_, bytes, _ = r.Stats()
+	require.EqualValues(t, 2*(ssekify.ReplayUserOverhead+1), bytes)
+	r.Offline("a")
+	r.Offline("c")
 	r.Clear("")
 	_, bytes, _ = r.Stats()
 	require.Zero(t, bytes)
+	require.NoError(t, r.Check())
 }
 
 // BenchmarkReplayEvict measures what a new user costs once the store is at
