@@ -142,8 +142,15 @@ type Options struct {
 	// a stream are bounded by the connections. Default 10,000; negative:
 	// unbounded.
 	RecentMaxUsers int
-	// RecentMaxBytes bounds the frames held by all replay buffers together.
-	// Default 64 MiB; negative: unbounded.
+	// RecentMaxBytes bounds, in bytes, everything replay holds: each
+	// recorded message once however many buffers share it (its frame, id,
+	// name and target, its data unless that is a slice of the frame, and
+	// the struct), each known user's own cost (its id, its room names and
+	// their entries, its ring of pointers, the struct) and the rooms index
+	// (each room's name and member entries); struct and map overheads are
+	// approximated. Beyond it, offline users are forgotten, least recently
+	// active first, then online users' buffers are emptied. Default 64 MiB;
+	// negative: unbounded.
 	RecentMaxBytes int64
 	// GapEvent is the event name sent when a client's Last-Event-ID is
 	// unknown, so it can refetch its state. Default "ssekify:gap".

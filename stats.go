@@ -30,7 +30,7 @@ type Stats struct {
 	ReplayMisses   int64 `json:"replayMisses"`   // unknown ids (gap events sent)
 	ReplayedEvents int64 `json:"replayedEvents"` // events written by replay
 	ReplayUsers    int64 `json:"replayUsers"`    // users holding a replay buffer
-	ReplayBytes    int64 `json:"replayBytes"`    // frame bytes held by replay buffers
+	ReplayBytes    int64 `json:"replayBytes"`    // bytes replay holds: messages, users (ids, rooms, rings), rooms index; see Options.RecentMaxBytes
 	ReplayEvicted  int64 `json:"replayEvicted"`  // buffers evicted (LRU, TTL or byte bound)
 	// Cross-instance.
 	Published        int64 `json:"published"`        // envelopes published
