@@ -160,14 +160,42 @@ func (e *ProtocolError) Error() string {
 	return s
 }
 
+// Option adjusts how Launch starts the browser.
+type Option func(*launchConfig)
+
+// launchConfig is what the options of Launch set.
+type launchConfig struct {
+	flags []string // added after launchFlags
+}
+
+// IgnoreCertificateErrors makes the browser accept any TLS certificate, so
+// that a page can be loaded from a test server started with
+// httptest.Server.StartTLS (whose certificate is self-signed) and, with the
+// server's EnableHTTP2, over HTTP/2. It passes --ignore-certificate-errors:
+// use it only with loopback test servers.
+func IgnoreCertificateErrors() Option {
+	return Flags("--ignore-certificate-errors")
+}
+
+// Flags passes extra command-line flags to the browser, after the ones
+// Launch always passes.
+func Flags(flags ...string) Option {
+	return func(c *launchConfig) { c.flags = append(c.flags, flags...) }
+}
+
 // Launch starts a headless Chromium with a fresh profile in t.TempDir and
 // returns once it answers on the DevTools pipe. The browser is closed by
 // t.Cleanup: first with the Browser.close command, then by killing its
 // process group; every step of that shutdown is bounded in time. Launch
 // skips or fails the test as Binary does when no browser is installed, and
-// fails it when the browser cannot be started.
-func Launch(t testing.TB) *Browser {
+// fails it when the browser cannot be started. Options add to the default
+// command line, e.g. IgnoreCertificateErrors for an HTTPS test server.
+func Launch(t testing.TB, opts ...Option) *Browser {
 	t.Helper()
+	var cfg launchConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	bin := Binary(t)
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "chromium.log")
@@ -188,7 +216,8 @@ func Launch(t testing.TB) *Browser {
 		t.Fatalf("browsertest: %v", err)
 	}
 
-	args := append(append([]string(nil), launchFlags...), "--user-data-dir="+filepath.Join(dir, "profile"))
+	args := append(append([]string(nil), launchFlags...), cfg.flags...)
+	args = append(args, "--user-data-dir="+filepath.Join(dir, "profile"))
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile

@@ -399,3 +399,19 @@ func (p *Page) waitEvent(ctx context.Context, s *subscription, match func(json.R
 		}
 	}
 }
+
+// Protocol returns the ALPN protocol the page's document was loaded with,
+// as the browser reports it in its navigation timing entry's
+// nextHopProtocol: "h2" for HTTP/2, "http/1.1", or "" when the browser
+// does not tell.
+func (p *Page) Protocol(ctx context.Context) (string, error) {
+	raw, err := p.Eval(ctx, `(performance.getEntriesByType('navigation')[0] || {}).nextHopProtocol || ''`)
+	if err != nil {
+		return "", err
+	}
+	var proto string
+	if err := json.Unmarshal(raw, &proto); err != nil {
+		return "", fmt.Errorf("browsertest: nextHopProtocol %s: %w", raw, err)
+	}
+	return proto, nil
+}
