@@ -33,8 +33,10 @@ var (
 // Do not write to w before calling Register, nor after it returns. It works
 // on HTTP/1.1 and HTTP/2, through middleware that wraps the ResponseWriter
 // (if the wrapper has an Unwrap method or flushes) and with servers that set
-// ReadTimeout or WriteTimeout: Register lifts both for the stream, and each
-// write gets its own deadline of Options.WriteTimeout, cleared after it.
+// ReadTimeout or WriteTimeout: Register lifts the server's write deadline
+// for the stream (net/http clears the read deadline of a request without a
+// body itself), and each write gets its own deadline of
+// Options.WriteTimeout, cleared after it.
 //
 // userID is at most MaxUserIDBytes, each room at most MaxRoomBytes and a
 // stream in at most MaxRoomsPerStream rooms: beyond, Register answers 400
@@ -79,12 +81,10 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request, userID string, opts *
 		return nil, h.refuse(w, userID, err)
 	}
 	h.writeHeaders(w, r, c)
-	// A stream lives past any server-wide timeout: lift http.Server's
-	// ReadTimeout (on HTTP/1.1 net/http's background read would time out
-	// and cancel the request's context) and WriteTimeout (each write gets
-	// the hub's own WriteTimeout instead). Writers without deadlines
-	// answer ErrNotSupported, which changes nothing.
-	_ = c.rc.SetReadDeadline(noDeadline)
+	// A stream lives past a server-wide WriteTimeout: lift it (each write
+	// gets the hub's own WriteTimeout instead). net/http itself clears the
+	// read deadline of a request without a body once its handler runs.
+	// Writers without deadlines answer ErrNotSupported: nothing changes.
 	_ = c.rc.SetWriteDeadline(noDeadline)
 	info := c.info(r)
 	if h.opts.OnConnect != nil {
