@@ -2,132 +2,350 @@ package ssekify
 
 import (
 	"bytes"
-	"encoding/json"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"unicode/utf8"
 )
 
-// envelopeVersion is the version of the cross-instance message format. A
-// receiver drops (and reports) an envelope of any other version, so a
-// rolling upgrade that changes the format must change the channel too.
-const envelopeVersion = 1
+// envelopeVersion is the version of the cross-instance message format, the
+// first byte of every envelope. A receiver drops (and reports) an envelope
+// of any other version, so a rolling upgrade that changes the format must
+// change the channel too: instances of this release drop the version 1
+// (JSON) envelopes of older releases and the reverse, so an upgrade across
+// it needs a new Options.Channel for the new instances.
+const envelopeVersion = 2
 
-// envelope is what travels between instances: versioned JSON carrying the
-// already serialized (and enriched) payload, so receivers only frame it.
+// An envelope is what travels between instances: the already serialized
+// (and enriched) payload with what a receiver needs to deliver and frame
+// it. Version 2 is binary; every length is a uvarint (encoding/binary) in
+// its shortest form, ts a zigzag varint (binary.AppendVarint), and nothing
+// is escaped. Offsets in bytes; a double border marks a field of variable
+// length, a dashed one the fields present only with flagLogPosition:
 //
-//	{"v":1,"kind":"user","target":"alice","event":"notify","id":"1700000000000-a1b2c3d4-7",
-//	 "data":"{\"text\":\"hi\",\"seq\":3}","origin":"a1b2c3d4","ts":1700000000000}
+//	 0        1        2
+//	+--------+--------+============+==========+--------+
+//	|  0x02  | flags  | origin len |  origin  |  kind  |
+//	+--------+--------+============+==========+--------+
+//	+============+===========+========+========+- - - - -+- - - - - -+
+//	| target len | event len | id len |   ts   |  epoch  |  position  |
+//	+============+===========+========+========+- - - - -+- - - - - -+
+//	+==========+===========+======+===============================+
+//	|  target  |   event   |  id  |  payload: the rest, as it is  |
+//	+==========+===========+======+===============================+
 //
-// kind is "user", "room" or "all" (no target); data is the payload as a JSON
-// string; origin is the sender's InstanceID; ts its clock in epoch ms.
-type envelope struct {
-	V      int    `json:"v"`
-	Kind   string `json:"kind"`
-	Target string `json:"target,omitempty"`
-	Event  string `json:"event,omitempty"`
-	ID     string `json:"id"`
-	Data   string `json:"data"`
-	Origin string `json:"origin"`
-	Time   int64  `json:"ts"`
-}
+// origin is the sender's InstanceID; it comes first so that a receiver
+// recognises its own envelope by comparing those bytes with its InstanceID,
+// without reading, checking or allocating anything else. kind is 1 (user),
+// 2 (room) or 3 (all, whose target is empty); target is the user id or
+// room; event and id are the SSE event name and id; ts is the sender's
+// clock in epoch ms. The lengths come before the strings so that target,
+// event and id are one run of bytes, which a receiver copies once. The
+// payload is the rest of the envelope, the raw bytes of the data lines,
+// with no length of its own.
+//
+// flags bit 0 (flagLogPosition) says that epoch and position, uvarints,
+// follow ts: where the event stands in its log, for log-based replay. No
+// instance of this release writes them yet; a receiver decodes and ignores
+// them, so that writing them needs no new version. Any other bit set is
+// refused, as a field the receiver could not skip safely.
+//
+// For example, an event "notify" with id "1700000000000-a1b2c3d4-7" and
+// payload {"text":"hi"} for user alice from instance a1b2c3d4 at
+// 1700000000000 ms is these 69 bytes:
+//
+//	02 00 08 'a1b2c3d4' 01 05 06 18 80 a0 ab fe f9 62
+//	'alice' 'notify' '1700000000000-a1b2c3d4-7' '{"text":"hi"}'
+const (
+	flagLogPosition = 1 << 0
 
-// encodeEnvelope returns the envelope of m. HTML characters are not escaped,
-// so a payload grows only by the JSON escaping of quotes, backslashes and
-// control characters.
+	envelopeKindUser = 1
+	envelopeKindRoom = 2
+	envelopeKindAll  = 3
+)
+
+// maxOriginBytes bounds the origin of an envelope: an InstanceID longer than
+// that could not even fit the default frame ids, which embed it.
+const maxOriginBytes = MaxEventIDBytes
+
+// maxEnvelopeHeader bounds the bytes of an envelope before its payload: the
+// version and flags, each string at its bound with a two-byte length (every
+// bound is below 1<<14), the kind, and ts, epoch and position at their
+// longest.
+const maxEnvelopeHeader = 2 + 2 + maxOriginBytes + 1 + 2 + max(MaxUserIDBytes, MaxRoomBytes) +
+	2 + MaxEventNameBytes + 2 + MaxEventIDBytes + 3*binary.MaxVarintLen64
+
+// encodeEnvelope returns the envelope of m, allocated once at its exact
+// size. It refuses, with ErrTooLong, a field longer than receivers accept,
+// so that the publisher learns of it rather than every receiver dropping
+// the envelope.
 func (h *Hub) encodeEnvelope(m *message) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(m.data) + len(m.id) + len(m.name) + len(m.target) + 128)
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(envelope{
-		V: envelopeVersion, Kind: m.kind.String(), Target: m.target, Event: m.name, ID: m.id,
-		Data: string(m.data), Origin: h.opts.InstanceID, Time: h.now().UnixMilli(),
-	})
-	if err != nil {
-		return nil, err
+	origin := h.opts.InstanceID
+	kind, target, maxTarget := byte(envelopeKindUser), m.target, MaxUserIDBytes
+	switch m.kind {
+	case kindRoom:
+		kind, maxTarget = envelopeKindRoom, MaxRoomBytes
+	case kindAll:
+		kind, target = envelopeKindAll, ""
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+	switch {
+	case len(origin) > maxOriginBytes:
+		return nil, fmt.Errorf("%w: InstanceID of %d bytes, limit %d", ErrTooLong, len(origin), maxOriginBytes)
+	case len(target) > maxTarget:
+		return nil, fmt.Errorf("%w: %s %q of %d bytes, limit %d", ErrTooLong, m.kind, clip(target), len(target), maxTarget)
+	case len(m.name) > MaxEventNameBytes:
+		return nil, fmt.Errorf("%w: event name %q of %d bytes, limit %d", ErrTooLong, clip(m.name), len(m.name), MaxEventNameBytes)
+	case len(m.id) > MaxEventIDBytes:
+		return nil, fmt.Errorf("%w: id %q of %d bytes, limit %d", ErrTooLong, clip(m.id), len(m.id), MaxEventIDBytes)
+	}
+	ts := h.now().UnixMilli()
+	size := 3 + uvarintLen(uint64(len(origin))) + uvarintLen(uint64(len(target))) +
+		uvarintLen(uint64(len(m.name))) + uvarintLen(uint64(len(m.id))) + uvarintLen(zigzag(ts)) +
+		len(origin) + len(target) + len(m.name) + len(m.id) + len(m.data)
+	b := make([]byte, 0, size)
+	b = append(b, envelopeVersion, 0)
+	b = binary.AppendUvarint(b, uint64(len(origin)))
+	b = append(b, origin...)
+	b = append(b, kind)
+	b = binary.AppendUvarint(b, uint64(len(target)))
+	b = binary.AppendUvarint(b, uint64(len(m.name)))
+	b = binary.AppendUvarint(b, uint64(len(m.id)))
+	b = binary.AppendVarint(b, ts)
+	b = append(b, target...)
+	b = append(b, m.name...)
+	b = append(b, m.id...)
+	return append(b, m.data...), nil
 }
-
-// envelopeOverhead bounds the fields of an envelope other than its data.
-const envelopeOverhead = 64 << 10
 
 // maxEnvelopeBytes is the largest envelope a hub accepts: a payload of
-// MaxPayloadBytes can grow sixfold when JSON escapes it (a control
-// character becomes \u00XX), plus the other fields. 0 means no bound.
+// MaxPayloadBytes and the longest header. 0 means no bound.
 func (h *Hub) maxEnvelopeBytes() int {
 	if max := h.opts.MaxPayloadBytes; max > 0 {
-		return 6*max + envelopeOverhead
+		return max + maxEnvelopeHeader
 	}
 	return 0
 }
 
-// decodeEnvelope parses and validates an envelope into a framed message. It
-// refuses, with ErrInvalidEnvelope, anything a well-behaved instance would
-// not have published: an oversized or malformed document, another version,
-// an unknown kind, a user or room envelope without target, no origin, an id
-// or event name that could inject SSE fields, or a payload above
-// MaxPayloadBytes. What it accepts frames as exactly one event.
-func (h *Hub) decodeEnvelope(raw []byte) (*message, *envelope, error) {
-	if max := h.maxEnvelopeBytes(); max > 0 && len(raw) > max {
-		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrInvalidEnvelope, len(raw), max)
-	}
-	var e envelope
-	if err := json.Unmarshal(raw, &e); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)
-	}
-	if e.V != envelopeVersion {
-		return nil, nil, fmt.Errorf("%w: unknown version %d", ErrInvalidEnvelope, e.V)
-	}
-	m := &message{target: e.Target, id: e.ID, name: e.Event, data: []byte(e.Data)}
-	switch e.Kind {
-	case "user":
-		m.kind = kindUser
-	case "room":
-		m.kind = kindRoom
-	case "all":
-		m.kind, m.target = kindAll, ""
-	default:
-		return nil, nil, fmt.Errorf("%w: unknown kind %q", ErrInvalidEnvelope, clip(e.Kind))
-	}
-	switch {
-	case m.kind != kindAll && m.target == "":
-		return nil, nil, fmt.Errorf("%w: empty target", ErrInvalidEnvelope)
-	case e.Origin == "":
-		return nil, nil, fmt.Errorf("%w: no origin", ErrInvalidEnvelope)
-	case !validField(e.ID):
-		return nil, nil, fmt.Errorf("%w: id %q contains CR, LF or NUL", ErrInvalidEnvelope, clip(e.ID))
-	case !validField(e.Event):
-		return nil, nil, fmt.Errorf("%w: event name %q contains CR, LF or NUL", ErrInvalidEnvelope, clip(e.Event))
-	case !utf8.Valid(m.data):
-		return nil, nil, fmt.Errorf("%w: data is not valid UTF-8", ErrInvalidEnvelope)
-	}
-	if max := h.opts.MaxPayloadBytes; max > 0 && len(m.data) > max {
-		return nil, nil, fmt.Errorf("%w: payload of %d bytes, limit %d", ErrInvalidEnvelope, len(m.data), max)
-	}
-	m.frame = appendFrame(make([]byte, 0, frameSize(m.id, m.name, m.data)), m.id, m.name, m.data)
-	return m, &e, nil
+// envelopeMeta is what an envelope says besides its message.
+type envelopeMeta struct {
+	origin   []byte // a sub-slice of the envelope: valid only while it is
+	time     int64  // the sender's clock, epoch ms
+	logged   bool   // flagLogPosition: epoch and position are set
+	epoch    uint64 // of the event's log
+	position uint64 // of the event in its log
 }
 
-// receive handles one envelope from the broker: other instances' messages
+// isOwnEnvelope reports whether raw is an envelope of this instance, from
+// its first bytes only: the version, then the origin compared in place.
+func (h *Hub) isOwnEnvelope(raw []byte) bool {
+	if len(raw) < 3 || raw[0] != envelopeVersion {
+		return false
+	}
+	n, k := binary.Uvarint(raw[2:])
+	if k <= 0 || n != uint64(len(h.opts.InstanceID)) || uint64(len(raw)-2-k) < n {
+		return false
+	}
+	return string(raw[2+k:2+k+int(n)]) == h.opts.InstanceID
+}
+
+// decodeEnvelope parses and validates an envelope into a framed message. It
+// refuses, with ErrInvalidEnvelope, anything a well-behaved instance would
+// not have published: an oversized or truncated envelope, another version
+// (version 1, JSON, included), unknown flags, an unknown kind, a user or
+// room envelope without target or an all envelope with one, no origin, a
+// length in a longer form than needed, a field beyond its bound (limits.go),
+// an id or event name that could inject SSE fields, a payload that is not
+// valid UTF-8 or above MaxPayloadBytes. What it accepts frames as exactly
+// one event.
+//
+// It allocates the message, one string holding target, event name and id,
+// and the frame, the one copy of the payload, which the message's data is
+// a slice of (a payload with line breaks, which framing rewrites, is copied
+// once more). The result does not refer to raw; the meta's origin does.
+func (h *Hub) decodeEnvelope(raw []byte) (*message, envelopeMeta, error) {
+	var meta envelopeMeta
+	if max := h.maxEnvelopeBytes(); max > 0 && len(raw) > max {
+		return nil, meta, fmt.Errorf("%w: %d bytes, limit %d", ErrInvalidEnvelope, len(raw), max)
+	}
+	switch {
+	case len(raw) == 0:
+		return nil, meta, fmt.Errorf("%w: empty", ErrInvalidEnvelope)
+	case raw[0] == '{':
+		return nil, meta, fmt.Errorf("%w: version 1 (JSON) envelope; this instance reads version %d only",
+			ErrInvalidEnvelope, envelopeVersion)
+	case raw[0] != envelopeVersion:
+		return nil, meta, fmt.Errorf("%w: unknown version %d", ErrInvalidEnvelope, raw[0])
+	}
+	d := envelopeReader{b: raw, off: 1}
+	flags := d.byte()
+	if flags&^flagLogPosition != 0 {
+		return nil, meta, fmt.Errorf("%w: unknown flags %#02x", ErrInvalidEnvelope, flags)
+	}
+	meta.origin = d.bytes(d.length("origin", maxOriginBytes))
+	m := &message{}
+	target, maxTarget := "target of an all envelope", 0
+	switch kind := d.byte(); {
+	case d.err != nil:
+	case kind == envelopeKindUser:
+		m.kind, target, maxTarget = kindUser, "user id", MaxUserIDBytes
+	case kind == envelopeKindRoom:
+		m.kind, target, maxTarget = kindRoom, "room", MaxRoomBytes
+	case kind == envelopeKindAll:
+		m.kind = kindAll
+	default:
+		return nil, meta, fmt.Errorf("%w: unknown kind %d", ErrInvalidEnvelope, kind)
+	}
+	targetLen := d.length(target, maxTarget)
+	nameLen := d.length("event name", MaxEventNameBytes)
+	idLen := d.length("id", MaxEventIDBytes)
+	meta.time = d.varint()
+	if flags&flagLogPosition != 0 {
+		meta.logged, meta.epoch, meta.position = true, d.uvarint(), d.uvarint()
+	}
+	fields := d.bytes(targetLen + nameLen + idLen)
+	switch {
+	case d.err != nil:
+		return nil, meta, d.err
+	case len(meta.origin) == 0:
+		return nil, meta, fmt.Errorf("%w: no origin", ErrInvalidEnvelope)
+	case m.kind != kindAll && targetLen == 0:
+		return nil, meta, fmt.Errorf("%w: empty target", ErrInvalidEnvelope)
+	}
+	data := raw[d.off:]
+	if max := h.opts.MaxPayloadBytes; max > 0 && len(data) > max {
+		return nil, meta, fmt.Errorf("%w: payload of %d bytes, limit %d", ErrInvalidEnvelope, len(data), max)
+	}
+	s := string(fields)
+	m.target, m.name, m.id = s[:targetLen], s[targetLen:targetLen+nameLen], s[targetLen+nameLen:]
+	switch {
+	case !validField(m.id):
+		return nil, meta, fmt.Errorf("%w: id %q contains CR, LF, NUL or invalid UTF-8", ErrInvalidEnvelope, clip(m.id))
+	case !validField(m.name):
+		return nil, meta, fmt.Errorf("%w: event name %q contains CR, LF, NUL or invalid UTF-8", ErrInvalidEnvelope, clip(m.name))
+	case !utf8.Valid(data):
+		return nil, meta, fmt.Errorf("%w: data is not valid UTF-8", ErrInvalidEnvelope)
+	}
+	// A payload without line breaks, the common case (JSON escapes them),
+	// is one data line, found by two vectorised scans. The frame of no data
+	// is then the frame's head and its end, "\n\n", between which the
+	// payload goes as it is: copied once, and the message's data is that
+	// part of the frame.
+	if bytes.IndexByte(data, '\n') < 0 && bytes.IndexByte(data, '\r') < 0 {
+		f := appendFrame(make([]byte, 0, frameSize(m.id, m.name, nil)+len(data)), m.id, m.name, nil)
+		head := len(f) - len("\n\n")
+		f = append(append(f[:head], data...), '\n', '\n')
+		end := head + len(data)
+		m.frame, m.data, m.dataInFrame = f, f[head:end:end], true
+	} else {
+		m.frame = appendFrame(make([]byte, 0, frameSize(m.id, m.name, data)), m.id, m.name, data)
+		m.data = append([]byte(nil), data...)
+	}
+	return m, meta, nil
+}
+
+// envelopeReader reads the header of an envelope. After the first error it
+// reads nothing more and returns zeros; err then wraps ErrInvalidEnvelope.
+type envelopeReader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *envelopeReader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: "+format, append([]any{ErrInvalidEnvelope}, args...)...)
+	}
+}
+
+func (r *envelopeReader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if r.off >= len(r.b) {
+		r.fail("truncated at byte %d", r.off)
+		return 0
+	}
+	r.off++
+	return r.b[r.off-1]
+}
+
+// uvarint reads a uvarint in its shortest form.
+func (r *envelopeReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b[r.off:])
+	switch {
+	case n == 0:
+		r.fail("truncated at byte %d", r.off)
+		return 0
+	case n < 0:
+		r.fail("varint overflows 64 bits at byte %d", r.off)
+		return 0
+	case n != uvarintLen(v):
+		r.fail("varint at byte %d is not in its shortest form", r.off)
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+// varint reads a zigzag varint in its shortest form.
+func (r *envelopeReader) varint() int64 {
+	u := r.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
+}
+
+// length reads the length of the field what, at most max.
+func (r *envelopeReader) length(what string, max int) int {
+	n := r.uvarint()
+	if n > uint64(max) {
+		r.fail("%s of %d bytes, limit %d", what, n, max)
+		return 0
+	}
+	return int(n)
+}
+
+// bytes returns the next n bytes, a sub-slice of the envelope.
+func (r *envelopeReader) bytes(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n > len(r.b)-r.off {
+		r.fail("truncated: %d bytes at byte %d, %d left", n, r.off, len(r.b)-r.off)
+		return nil
+	}
+	r.off += n
+	return r.b[r.off-n : r.off]
+}
+
+// uvarintLen is the length of the shortest uvarint encoding of v.
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// zigzag maps a signed integer to the unsigned one binary.AppendVarint
+// writes as a uvarint.
+func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
+
+// receive handles one envelope from the broker. This instance's own are
+// recognised by their origin and dropped before anything else is read,
+// since Publish* delivered them locally already. Other instances' messages
 // are delivered to the local connections (and recorded for replay) and
-// passed to OnPublish; this instance's own are ignored, since Publish*
-// delivered them locally already; malformed ones are counted
-// (invalidEnvelopes), reported (INVALID_ENVELOPE) and dropped.
+// passed to OnPublish; malformed ones are counted (invalidEnvelopes),
+// reported (INVALID_ENVELOPE) and dropped.
 func (h *Hub) receive(raw []byte) {
-	m, e, err := h.decodeEnvelope(raw)
+	if h.closed.Load() || h.isOwnEnvelope(raw) {
+		return
+	}
+	m, meta, err := h.decodeEnvelope(raw)
 	if err != nil {
 		h.stats.invalidEnvelopes.Add(1)
 		h.reportErr(&Error{Code: CodeInvalidEnvelope, Level: LevelWarn, Op: "receive", Target: h.opts.Channel, Err: err})
 		return
 	}
-	if e.Origin == h.opts.InstanceID || h.closed.Load() {
-		return
-	}
 	h.stats.received.Add(1)
 	n := h.deliver(m)
 	if h.opts.OnPublish != nil {
-		info := m.info(n, e.Origin)
+		info := m.info(n, string(meta.origin))
 		h.callHook("OnPublish", func() { h.opts.OnPublish(info) })
 	}
 }

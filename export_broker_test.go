@@ -11,6 +11,29 @@ func StopSubscription(h *Hub) {
 // HubBroker returns h's broker and whether h built it (and so closes it).
 func HubBroker(h *Hub) (Broker, bool) { return h.broker, h.ownsBroker }
 
+// EnvelopeFields is what h read from an envelope: the message it would
+// deliver and the envelope's other fields.
+type EnvelopeFields struct {
+	Kind, Target, Name, ID string
+	Data, Frame            []byte
+	DataInFrame            bool
+	Origin                 string
+	Time                   int64
+	Logged                 bool
+	Epoch, Position        uint64
+}
+
+// DecodeEnvelope decodes raw as h does when it receives it from the broker.
+func DecodeEnvelope(h *Hub, raw []byte) (EnvelopeFields, error) {
+	m, meta, err := h.decodeEnvelope(raw)
+	if err != nil {
+		return EnvelopeFields{}, err
+	}
+	return EnvelopeFields{Kind: m.kind.String(), Target: m.target, Name: m.name, ID: m.id,
+		Data: m.data, Frame: m.frame, DataInFrame: m.dataInFrame, Origin: string(meta.origin),
+		Time: meta.time, Logged: meta.logged, Epoch: meta.epoch, Position: meta.position}, nil
+}
+
 // DecodeEnvelopeFrame decodes raw as h does when it receives it from the
 // broker and returns the frame h would deliver.
 func DecodeEnvelopeFrame(h *Hub, raw []byte) ([]byte, error) {
@@ -20,6 +43,16 @@ func DecodeEnvelopeFrame(h *Hub, raw []byte) ([]byte, error) {
 	}
 	return m.frame, nil
 }
+
+// EncodeEnvelope returns the envelope h publishes for an event of kind
+// ("user", "room" or "all") to target, as prepared by Publish*.
+func EncodeEnvelope(h *Hub, kind, target, name, id string, data []byte) ([]byte, error) {
+	k := map[string]targetKind{"user": kindUser, "room": kindRoom, "all": kindAll}[kind]
+	return h.encodeEnvelope(&message{kind: k, target: target, name: name, id: id, data: data})
+}
+
+// ReceiveEnvelope hands raw to h as its broker subscription does.
+func ReceiveEnvelope(h *Hub, raw []byte) { h.receive(raw) }
 
 // MaxEnvelopeBytes is the largest envelope h accepts.
 func MaxEnvelopeBytes(h *Hub) int { return h.maxEnvelopeBytes() }
