@@ -38,9 +38,22 @@ type Broker interface {
 // Counter is an optional interface of a Broker: an atomic counter shared by
 // every instance, which gives a scope's messages (one requestId) a single
 // strictly increasing seq whichever instance sends them. The hub passes full
-// keys (Options.Seq.KeyPrefix + scope key) and Options.Seq.RedisTTL. Without
-// a Counter the hub counts in memory, per instance, and reports
-// SEQ_KV_FALLBACK once.
+// keys (Options.Seq.KeyPrefix + scope key) and Options.Seq.RedisTTL, and
+// bounds every call to two seconds. Without a Counter the hub counts in
+// memory, per instance, and reports SEQ_KV_FALLBACK once.
+//
+// When a call fails the hub numbers locally, goes on from the last number
+// the Counter gave, and does not call the Counter again for a few seconds;
+// SEQ_KV_FALLBACK is reported once per outage. What holds meanwhile: each
+// instance hands out every number of a scope at most once, across outages
+// too, if its Counter is a FloorCounter (RedisBroker is), which lets the
+// first call after the outage lift the shared counter above the numbers the
+// instance handed out locally. Instances that number one scope during the
+// same outage count apart and may hand out the same numbers; after it, the
+// shared counter resumes above the numbers of each instance once that
+// instance has numbered a message of the scope with it. A Counter that is
+// not a FloorCounter can not be lifted: the instance then numbers such a
+// scope locally until its final message, and a refused send leaves a gap.
 type Counter interface {
 	// Incr increments key by one and returns the new value; the key expires
 	// ttl after its last increment (ttl <= 0: never). Increment and expiry
@@ -49,6 +62,23 @@ type Counter interface {
 	// Reset deletes key, so that its next Incr returns 1 again. The hub
 	// calls it when a final message ends a scope.
 	Reset(ctx context.Context, key string) error
+}
+
+// FloorCounter is a Counter that can also raise a key to a floor and give
+// a value back. The hub uses IncrFloor instead of Incr when its broker's
+// Counter is one, and DecrIf to give back the number of a send that was
+// refused after its number was taken (a FrameID result that is invalid).
+type FloorCounter interface {
+	Counter
+	// IncrFloor is Incr, except that when the incremented value is below
+	// floor, key is set to floor, which is returned; increment, raise and
+	// expiry are one atomic step. floor <= 0 is no floor.
+	IncrFloor(ctx context.Context, key string, floor int64, ttl time.Duration) (int64, error)
+	// DecrIf decrements key by one when it holds value, that is when
+	// nothing was counted on it since the call that returned value
+	// (deleting it at zero), and reports whether it did; compare and
+	// decrement are one atomic step.
+	DecrIf(ctx context.Context, key string, value int64) (bool, error)
 }
 
 // Backoff bounds of the re-subscription loop.

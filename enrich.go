@@ -1,6 +1,7 @@
 package ssekify
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -9,33 +10,84 @@ import (
 // isoMillis is the layout of TimestampISO.
 const isoMillis = "2006-01-02T15:04:05.000Z"
 
-// enrich adds the auto fields (timestamp, requestId, traceId) and the seq of
-// an object payload. It works on the serialized bytes, so a map, a struct
+// enrich is enrichTo without a frame or a size bound, the seq committed at
+// once.
+func (h *Hub) enrich(ctx context.Context, data []byte, _ bool) ([]byte, error) {
+	if !h.mayEnrich(data) {
+		return data, nil
+	}
+	return h.enrichNow(ctx, data)
+}
+
+func (h *Hub) enrichNow(ctx context.Context, data []byte) ([]byte, error) {
+	var r enriched
+	if err := h.enrichTo(ctx, &r, data, framing{}, -1); err != nil {
+		return nil, err
+	}
+	if r.hasSeq {
+		h.seq.commit(ctx, r.seq)
+	}
+	return r.data, nil
+}
+
+// framing asks enrichTo to build the payload straight into the frame of an
+// event whose id and name are known (ok), when it copies the payload.
+type framing struct {
+	id, name string
+	ok       bool
+}
+
+// enriched is what enrichTo made of a payload.
+type enriched struct {
+	data []byte // the payload
+	// frame, when not nil, is the frame built so far: the id and event
+	// lines, "data: " and data, which ends it, with room for the final
+	// blank line. Only when data has no CR or LF.
+	frame []byte
+	// valid: data was read as one well-formed JSON object, which includes
+	// that it is valid UTF-8.
+	valid bool
+	// seq is the number reserved for the payload's seq member (hasSeq); the
+	// caller commits it once the message is built, or releases it.
+	seq    seqTicket
+	hasSeq bool
+}
+
+// enrichTo adds the auto fields (timestamp, requestId, traceId) and the seq
+// of an object payload. It works on the serialized bytes, so a map, a struct
 // and a json.RawMessage object are treated alike; anything that is not one
-// well-formed JSON object (arrays, scalars, another serializer's output) is
-// returned untouched. New members go before the closing brace; existing
-// members are never changed. It reads the object's top-level members once
-// and allocates only when it adds something. It fails, with ErrMissingField,
-// only when a required field is missing.
-func (h *Hub) enrich(ctx context.Context, data []byte, global bool) ([]byte, error) {
+// well-formed JSON object (arrays, scalars, another serializer's output,
+// invalid UTF-8) is returned untouched. New members go before the closing
+// brace; existing members are never changed. It reads the object's
+// top-level members once and allocates only when it adds something, then
+// into the frame when fr asks for it.
+//
+// Every check comes before the seq is reserved, so a refused payload uses no
+// number: a required field that is missing (ErrMissingField), a scope key
+// beyond MaxScopeKeyBytes (ErrTooLong), and the size bound max (> 0), which
+// the enriched payload must meet with room for the seq member at its
+// largest (ErrPayloadTooLarge). The result is r, which must be zero.
+func (h *Hub) enrichTo(ctx context.Context, r *enriched, data []byte, fr framing, max int) error {
+	r.data = data
+	if !h.mayEnrich(data) {
+		return nil
+	}
 	af, sq := &h.opts.AutoFields, &h.opts.Seq
-	if af.Timestamp == TimestampOff && af.RequestID.Mode == FieldOff && af.TraceID.Mode == FieldOff && sq.Disabled {
-		return data, nil
-	}
-	if i := skipWS(data, 0); i == len(data) || data[i] != '{' {
-		return data, nil
-	}
 	var p objScan
 	if !p.scan(data, af, sq) {
-		return data, nil
+		return nil
 	}
+	r.valid = true
 	if err := missing(af.RequestID, p.hasReq); err != nil {
-		return nil, err
+		return err
 	}
 	if err := missing(af.TraceID, p.hasTrace); err != nil {
-		return nil, err
+		return err
 	}
 	b := objBuilder{src: data, end: p.end, empty: p.members == 0}
+	if fr.ok && bytes.IndexByte(data, '\n') < 0 && bytes.IndexByte(data, '\r') < 0 {
+		b.fr = fr
+	}
 	if af.Timestamp != TimestampOff && !p.hasTS {
 		now := h.now()
 		b.member(af.TimestampField)
@@ -59,14 +111,44 @@ func (h *Hub) enrich(ctx context.Context, data []byte, global bool) ([]byte, err
 			b.out = appendJSONString(b.out, v)
 		}
 	}
+	var key string
+	var final bool
 	if !sq.Disabled && !p.hasSeq {
-		if key, final := h.seqScope(&p, &b, addedReq); key != "" {
-			n := h.seq.next(ctx, key, final)
-			b.member(sq.FieldName)
-			b.out = strconv.AppendInt(b.out, n, 10)
+		var err error
+		if key, final, err = h.seqScope(&p, &b, addedReq); err != nil {
+			return err
 		}
 	}
-	return b.bytes(), nil
+	if max > 0 {
+		size, room := b.size(), 0
+		if key != "" {
+			room = h.seq.room
+		}
+		if size+room > max {
+			if room > 0 {
+				return fmt.Errorf("%w: %d bytes and %d for the seq member, limit %d", ErrPayloadTooLarge, size, room, max)
+			}
+			return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, size, max)
+		}
+	}
+	if key != "" {
+		r.seq, r.hasSeq = h.seq.reserve(ctx, key, final), true
+		b.member(sq.FieldName)
+		b.out = strconv.AppendInt(b.out, r.seq.n, 10)
+	}
+	r.data, r.frame = b.finish()
+	return nil
+}
+
+// mayEnrich reports whether enrichTo may add to data: something is on, and
+// data starts like an object.
+func (h *Hub) mayEnrich(data []byte) bool {
+	af := &h.opts.AutoFields
+	if af.Timestamp == TimestampOff && af.RequestID.Mode == FieldOff && af.TraceID.Mode == FieldOff && h.opts.Seq.Disabled {
+		return false
+	}
+	i := skipWS(data, 0)
+	return i < len(data) && data[i] == '{'
 }
 
 // missing returns ErrMissingField for a required field the payload lacks.
@@ -79,55 +161,72 @@ func missing(f AutoField, has bool) error {
 
 // seqScope returns the scope key of the payload ("" for none) and whether it
 // is final, with the options' functions or the defaults. The functions see
-// the object as enriched so far (timestamp, requestId, traceId added).
-func (h *Hub) seqScope(p *objScan, b *objBuilder, addedReq string) (key string, final bool) {
+// the object as enriched so far (timestamp, requestId, traceId added). A key
+// beyond MaxScopeKeyBytes is an error wrapping ErrTooLong.
+func (h *Hub) seqScope(p *objScan, b *objBuilder, addedReq string) (key string, final bool, err error) {
 	sq := &h.opts.Seq
 	if sq.KeyExtractor != nil || sq.FinalPredicate != nil {
 		f := b.view()
 		defer b.unview()
 		if sq.KeyExtractor != nil {
 			key = sq.KeyExtractor(f)
-		} else {
-			key = defaultKey(p, addedReq, h.opts.AutoFields.RequestID.Name)
+		} else if key, err = defaultKey(p, addedReq, h.opts.AutoFields.RequestID.Name); err != nil {
+			return "", false, err
 		}
 		if key == "" {
-			return "", false
+			return "", false, nil
+		}
+		if err := checkLen("seq scope key", key, MaxScopeKeyBytes); err != nil {
+			return "", false, err
 		}
 		if sq.FinalPredicate != nil {
-			return key, sq.FinalPredicate(f)
+			return key, sq.FinalPredicate(f), nil
 		}
-		return key, p.defaultFinal()
+		return key, p.defaultFinal(), nil
 	}
-	key = defaultKey(p, addedReq, h.opts.AutoFields.RequestID.Name)
-	if key == "" {
-		return "", false
+	if key, err = defaultKey(p, addedReq, h.opts.AutoFields.RequestID.Name); err != nil || key == "" {
+		return "", false, err
 	}
-	return key, p.defaultFinal()
+	if err := checkLen("seq scope key", key, MaxScopeKeyBytes); err != nil {
+		return "", false, err
+	}
+	return key, p.defaultFinal(), nil
 }
 
 // defaultKey is the string or number value of requestId, else of streamId,
 // counting a requestId that AutoFields just added.
-func defaultKey(p *objScan, addedReq, addedName string) string {
-	if k := scopeValue(p.requestID); k != "" {
-		return k
+func defaultKey(p *objScan, addedReq, addedName string) (string, error) {
+	if k, err := scopeValue(p.requestID); k != "" || err != nil {
+		return k, err
 	}
 	if addedReq != "" && addedName == "requestId" {
-		return addedReq
+		return addedReq, nil
 	}
 	return scopeValue(p.streamID)
 }
 
+// maxRawScopeKey is the longest JSON string (without its quotes) that may
+// decode to MaxScopeKeyBytes: an escape takes at most six bytes per byte it
+// stands for. A longer one is refused without being decoded.
+const maxRawScopeKey = 6 * MaxScopeKeyBytes
+
 // scopeValue returns a JSON string's text or a number's digits, "" otherwise.
-func scopeValue(raw []byte) string {
+func scopeValue(raw []byte) (string, error) {
 	switch {
 	case len(raw) == 0:
-		return ""
+		return "", nil
 	case raw[0] == '"':
-		return unquoteJSON(raw)
+		if len(raw)-2 > maxRawScopeKey {
+			return "", fmt.Errorf("%w: seq scope key of %d bytes of JSON string, limit %d", ErrTooLong, len(raw)-2, MaxScopeKeyBytes)
+		}
+		return unquoteJSON(raw), nil
 	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
-		return string(raw)
+		if len(raw) > MaxScopeKeyBytes {
+			return "", fmt.Errorf("%w: seq scope key of %d digits, limit %d", ErrTooLong, len(raw), MaxScopeKeyBytes)
+		}
+		return string(raw), nil
 	}
-	return ""
+	return "", nil
 }
 
 // objScan is what enrich needs to know of an object, gathered in one pass.
@@ -194,18 +293,29 @@ func (p *objScan) defaultFinal() bool {
 }
 
 // objBuilder appends members to a copy of an object, before its closing
-// brace. It copies the source only when the first member is added.
+// brace. It copies the source only when the first member is added, into a
+// frame after its id and event lines when fr.ok.
 type objBuilder struct {
 	src   []byte
 	end   int // index of the source's closing brace
 	out   []byte
+	off   int  // where the object starts in out
 	empty bool // no member yet: the next one needs no comma
+	fr    framing
 }
 
 // member starts a new member: a comma if needed, the name and the colon.
 func (b *objBuilder) member(name string) {
 	if b.out == nil {
-		b.out = make([]byte, 0, len(b.src)+128)
+		n := len(b.src) + 128
+		if b.fr.ok {
+			n += frameHeadSize(b.fr.id, b.fr.name) + len("\n\n")
+		}
+		b.out = make([]byte, 0, n)
+		if b.fr.ok {
+			b.out = appendFrameHead(b.out, b.fr.id, b.fr.name)
+			b.off = len(b.out)
+		}
 		b.out = append(b.out, b.src[:b.end]...)
 	}
 	if !b.empty {
@@ -215,13 +325,21 @@ func (b *objBuilder) member(name string) {
 	b.out = append(appendJSONString(b.out, name), ':')
 }
 
+// size is the length of the object if it were finished now.
+func (b *objBuilder) size() int {
+	if b.out == nil {
+		return len(b.src)
+	}
+	return len(b.out) - b.off + len(b.src) - b.end
+}
+
 // view returns the object as built so far; valid until the next change.
 func (b *objBuilder) view() Fields {
 	if b.out == nil {
 		return Fields{obj: b.src}
 	}
 	b.out = append(b.out, '}')
-	return Fields{obj: b.out}
+	return Fields{obj: b.out[b.off:]}
 }
 
 // unview undoes view.
@@ -231,10 +349,15 @@ func (b *objBuilder) unview() {
 	}
 }
 
-// bytes returns the finished object (the source when nothing was added).
-func (b *objBuilder) bytes() []byte {
+// finish returns the finished object (the source when nothing was added)
+// and, when it was built into a frame, that frame so far.
+func (b *objBuilder) finish() (data, frame []byte) {
 	if b.out == nil {
-		return b.src
+		return b.src, nil
 	}
-	return append(b.out, b.src[b.end:]...)
+	b.out = append(b.out, b.src[b.end:]...)
+	if !b.fr.ok {
+		return b.out, nil
+	}
+	return b.out[b.off:], b.out
 }

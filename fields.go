@@ -242,7 +242,8 @@ func scanContainer(b []byte, i, depth int, closer byte) (int, bool) {
 	}
 }
 
-// scanString validates the string whose opening quote is b[i].
+// scanString validates the string whose opening quote is b[i], UTF-8
+// included: a well-formed object is valid UTF-8 throughout.
 func scanString(b []byte, i int) (int, bool) {
 	for i++; i < len(b); {
 		switch c := b[i]; {
@@ -270,6 +271,12 @@ func scanString(b []byte, i int) (int, bool) {
 			}
 		case c < 0x20:
 			return i, false
+		case c >= utf8.RuneSelf:
+			r, n := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && n == 1 {
+				return i, false // invalid UTF-8
+			}
+			i += n
 		default:
 			i++
 		}

@@ -219,14 +219,32 @@ func (b *RedisBroker) subscribeReady(ctx context.Context, channel string, handle
 	}
 }
 
-// incrScript increments KEYS[1] and, when ARGV[1] > 0, sets its expiry to
+// incrScript increments KEYS[1]; when the result is below ARGV[2] it sets
+// the key to ARGV[2] instead; when ARGV[1] > 0 it sets the key's expiry to
 // ARGV[1] milliseconds. A script runs atomically; unlike MULTI/EXEC it stops
 // at a failing INCR (a key holding something else), leaving the key as it was.
 var incrScript = redis.NewScript(`
 local n = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[2])
+if n < floor then
+  redis.call('SET', KEYS[1], ARGV[2])
+  n = floor
+end
 local ttl = tonumber(ARGV[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 return n
+`)
+
+// decrIfScript decrements KEYS[1] when it holds ARGV[1], deleting it when
+// that was 1, and returns 1; otherwise it returns 0 and changes nothing.
+var decrIfScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[1] == '1' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('DECR', KEYS[1])
+end
+return 1
 `)
 
 // Incr increments key and sets its expiry to ttl (none when ttl <= 0) in
@@ -234,6 +252,18 @@ return n
 // Redis restart), so a key never exists without its expiry. One key means
 // one hash slot: it works on a Cluster too.
 func (b *RedisBroker) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	return b.IncrFloor(ctx, key, 0, ttl)
+}
+
+// IncrFloor is Incr that sets key to floor when the incremented value is
+// below it, in the same script: INCR, then SET to the floor if below, then
+// PEXPIRE. The hub passes as floor the next number it handed out locally
+// while Redis was unreachable, so that the counter resumes above them.
+//
+// ctx bounds the call (the hub gives it two seconds) only when the client
+// honours deadlines (go-redis: Options.ContextTimeoutEnabled); otherwise
+// the client's ReadTimeout and retries bound it.
+func (b *RedisBroker) IncrFloor(ctx context.Context, key string, floor int64, ttl time.Duration) (int64, error) {
 	if b.isClosed() {
 		return 0, redis.ErrClosed
 	}
@@ -241,7 +271,18 @@ func (b *RedisBroker) Incr(ctx context.Context, key string, ttl time.Duration) (
 	if ttl > 0 && ms == 0 {
 		ms = 1
 	}
-	return incrScript.Run(ctx, b.client, []string{key}, ms).Int64()
+	return incrScript.Run(ctx, b.client, []string{key}, ms, max(floor, 0)).Int64()
+}
+
+// DecrIf decrements key when it holds value (deleting it at zero) and
+// reports whether it did, in one script: a compare-and-decrement, so a
+// value counted by another instance since is never taken back.
+func (b *RedisBroker) DecrIf(ctx context.Context, key string, value int64) (bool, error) {
+	if b.isClosed() {
+		return false, redis.ErrClosed
+	}
+	n, err := decrIfScript.Run(ctx, b.client, []string{key}, value).Int64()
+	return n == 1, err
 }
 
 // Reset deletes key, so the next Incr starts again at one.

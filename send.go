@@ -1,6 +1,7 @@
 package ssekify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,12 +11,22 @@ import (
 // Event is what is sent.
 type Event struct {
 	// Name is the SSE event field (the browser's addEventListener name).
-	// Empty means the default "message" event.
+	// Empty means the default "message" event. At most MaxEventNameBytes,
+	// without CR, LF or NUL.
 	Name string
 	// ID is the SSE id field. Empty means generated (see Options.FrameID).
+	// At most MaxEventIDBytes, without CR, LF or NUL.
 	ID string
 	// Data is serialized by Options.Serializer (JSON by default).
-	// json.RawMessage and []byte are used as they are.
+	// json.RawMessage and []byte are used as they are: they must be valid
+	// UTF-8 (checked: ErrInvalidEvent), but they are not validated as JSON,
+	// so invalid JSON goes to the clients as it was given (and gets no auto
+	// fields or seq, which are added to well-formed objects only).
+	//
+	// The serialized data must fit Options.MaxPayloadBytes, and so must the
+	// data with its auto fields; when the hub adds a seq member, the bound
+	// includes room for it at its largest (a comma, the quoted
+	// Seq.FieldName, a colon and 20 digits), whatever the number.
 	Data any
 }
 
@@ -118,7 +129,7 @@ func (h *Hub) send(ctx context.Context, kind targetKind, target string, ev Event
 // seq, check the size, give it an id and build its frame, once. Every failure
 // is returned and reported through OnError; nothing is written or counted.
 func (h *Hub) prepare(ctx context.Context, kind targetKind, target string, ev Event, global bool) (*message, error) {
-	m, err := h.build(ctx, kind, target, ev, global)
+	m, err := h.build(ctx, kind, target, ev)
 	if err != nil {
 		op := "send"
 		if global {
@@ -130,68 +141,165 @@ func (h *Hub) prepare(ctx context.Context, kind targetKind, target string, ev Ev
 	return m, nil
 }
 
-func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Event, global bool) (*message, error) {
+// build makes the message of ev. Every check that can be made before the
+// seq number is taken comes first (target, name, id, size before and after
+// enrichment), so a refused send uses no number; when FrameID, which sees
+// the final payload, returns an invalid id, the number is given back and a
+// final message does not end its scope.
+//
+// The payload is copied once into the frame, and data is a slice of it,
+// when it has no CR or LF (always so for encoding/json's output): straight
+// from the enrichment when the id is known first (Event.ID, or the default
+// ids), else after it.
+func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Event) (*message, error) {
 	if h.closed.Load() {
 		return nil, ErrClosed
 	}
-	if kind != kindAll && target == "" {
-		return nil, fmt.Errorf("%w: %s", ErrEmptyTarget, kind)
+	if err := checkTarget(kind, target); err != nil {
+		return nil, err
 	}
-	if !validField(ev.Name) || !validField(ev.ID) {
-		return nil, fmt.Errorf("%w: event name %q or id %q contains CR, LF, NUL or invalid UTF-8",
-			ErrInvalidEvent, clip(ev.Name), clip(ev.ID))
+	if err := checkEvent(&ev); err != nil {
+		return nil, err
 	}
 	data, err := h.serialize(ev.Data)
 	if err != nil {
 		return nil, err
 	}
-	if data, err = h.callEnrich(ctx, data, global); err != nil {
-		return nil, err
-	}
-	if max := h.opts.MaxPayloadBytes; max > 0 && len(data) > max {
+	max := h.opts.MaxPayloadBytes
+	if max > 0 && len(data) > max {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(data), max)
 	}
 	id := ev.ID
+	if id == "" && h.opts.FrameID == nil {
+		id = h.ids.next(h.now())
+	}
+	var r enriched
+	if err := h.callEnrich(ctx, &r, data, framing{id: id, name: ev.Name, ok: id != ""}, max); err != nil {
+		return nil, err
+	}
+	// A well-formed object was checked by the enrichment's scan; no seq
+	// was reserved for anything else.
+	if !r.valid && !utf8.Valid(r.data) {
+		return nil, fmt.Errorf("%w: serialized data is not valid UTF-8", ErrInvalidEvent)
+	}
 	if id == "" {
-		if id, err = h.frameID(ev, data); err != nil {
+		if id, err = h.frameID(ev, r.data); err != nil {
+			if r.hasSeq {
+				h.seq.release(ctx, r.seq)
+			}
 			return nil, err
 		}
 	}
-	m := &message{kind: kind, target: target, id: id, name: ev.Name, data: data}
-	m.frame = appendFrame(make([]byte, 0, frameSize(id, ev.Name, data)), id, ev.Name, data)
-	return m, nil
+	if r.hasSeq {
+		h.seq.commit(ctx, r.seq)
+	}
+	return newMessage(kind, target, id, ev.Name, r.data, r.frame), nil
 }
 
-// serialize runs the Serializer (json.RawMessage and []byte pass through)
-// and checks that the result is valid UTF-8.
+// checkTarget refuses an empty or too long user id or room.
+func checkTarget(kind targetKind, target string) error {
+	switch kind {
+	case kindUser:
+		if target != "" {
+			return checkLen("user id", target, MaxUserIDBytes)
+		}
+	case kindRoom:
+		if target != "" {
+			return checkLen("room", target, MaxRoomBytes)
+		}
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrEmptyTarget, kind)
+}
+
+// checkEvent refuses a name or id that is too long (ErrTooLong) or could
+// break the frame (ErrInvalidEvent).
+func checkEvent(ev *Event) error {
+	if err := checkLen("event id", ev.ID, MaxEventIDBytes); err != nil {
+		return err
+	}
+	if err := checkLen("event name", ev.Name, MaxEventNameBytes); err != nil {
+		return err
+	}
+	if !validField(ev.Name) || !validField(ev.ID) {
+		return fmt.Errorf("%w: event name %q or id %q contains CR, LF, NUL or invalid UTF-8",
+			ErrInvalidEvent, clip(ev.Name), clip(ev.ID))
+	}
+	return nil
+}
+
+// newMessage builds the message of a prepared event. frame, when not nil,
+// already holds the frame up to the end of data (enrichTo built it). When
+// data has no CR or LF, it becomes a slice of the frame (dataInFrame), so
+// the payload is held once; otherwise it is kept apart.
+func newMessage(kind targetKind, target, id, name string, data, frame []byte) *message {
+	m := &message{kind: kind, target: target, id: id, name: name}
+	if frame == nil && bytes.IndexByte(data, '\n') < 0 && bytes.IndexByte(data, '\r') < 0 {
+		frame = append(appendFrameHead(make([]byte, 0, frameHeadSize(id, name)+len(data)+len("\n\n")), id, name), data...)
+	}
+	if frame == nil {
+		m.data = data
+		m.frame = appendFrame(make([]byte, 0, frameSize(id, name, data)), id, name, data)
+		return m
+	}
+	end := len(frame)
+	m.frame = append(frame, '\n', '\n')
+	m.data, m.dataInFrame = m.frame[end-len(data):end:end], true
+	return m
+}
+
+// frameHeadSize is the length of what appendFrameHead appends.
+func frameHeadSize(id, name string) int {
+	n := len("data: ")
+	if id != "" {
+		n += len("id: \n") + len(id)
+	}
+	if name != "" {
+		n += len("event: \n") + len(name)
+	}
+	return n
+}
+
+// appendFrameHead appends the start of the frame of a one-line payload, as
+// appendFrame writes it: the id and event lines and "data: ".
+func appendFrameHead(dst []byte, id, name string) []byte {
+	if id != "" {
+		dst = append(append(append(dst, "id: "...), id...), '\n')
+	}
+	if name != "" {
+		dst = append(append(append(dst, "event: "...), name...), '\n')
+	}
+	return append(dst, "data: "...)
+}
+
+// serialize runs the Serializer; json.RawMessage and []byte pass through.
+// Its output is checked for UTF-8 by build: by the enrichment's scan for an
+// object, by utf8.Valid otherwise (encoding/json's output can hold invalid
+// UTF-8 too, from a json.Marshaler or a nested json.RawMessage).
 func (h *Hub) serialize(v any) ([]byte, error) {
-	var data []byte
 	switch d := v.(type) {
 	case json.RawMessage:
-		data = d
+		return d, nil
 	case []byte:
-		data = d
-	default:
-		var err error
-		if data, err = h.callSerializer(v); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrSerialize, err)
-		}
+		return d, nil
 	}
-	if !utf8.Valid(data) {
-		return nil, fmt.Errorf("%w: serialized data is not valid UTF-8", ErrInvalidEvent)
+	data, err := h.callSerializer(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSerialize, err)
 	}
 	return data, nil
 }
 
-// callEnrich runs enrich, turning a panic of a user callback (KeyExtractor,
-// FinalPredicate, a Getter) into an error.
-func (h *Hub) callEnrich(ctx context.Context, data []byte, global bool) (out []byte, err error) {
+// callEnrich runs enrichTo, turning a panic of a user callback (KeyExtractor,
+// FinalPredicate, a Getter, a Counter) into an error.
+func (h *Hub) callEnrich(ctx context.Context, r *enriched, data []byte, fr framing, max int) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: auto field or seq callback panicked: %v", ErrSerialize, p)
 		}
 	}()
-	return h.enrich(ctx, data, global)
+	return h.enrichTo(ctx, r, data, fr, max)
 }
 
 // callSerializer runs the Serializer, turning a panic into an error.
@@ -206,12 +314,19 @@ func (h *Hub) callSerializer(v any) (data []byte, err error) {
 
 func defaultSerializer(v any) ([]byte, error) { return json.Marshal(v) }
 
-// frameID returns the id of an event that has none.
-func (h *Hub) frameID(ev Event, data []byte) (string, error) {
-	if h.opts.FrameID == nil {
-		return h.ids.next(h.now()), nil
+// frameID returns the id Options.FrameID gives an event that has none: at
+// most MaxEventIDBytes (ErrTooLong), without CR, LF or NUL
+// (ErrInvalidEvent). A panic of FrameID is an ErrInvalidEvent too.
+func (h *Hub) frameID(ev Event, data []byte) (id string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			id, err = "", fmt.Errorf("%w: FrameID panicked: %v", ErrInvalidEvent, p)
+		}
+	}()
+	id = h.opts.FrameID(ev, data)
+	if err := checkLen("FrameID result", id, MaxEventIDBytes); err != nil {
+		return "", err
 	}
-	id := h.opts.FrameID(ev, data)
 	if !validField(id) {
 		return "", fmt.Errorf("%w: FrameID returned %q", ErrInvalidEvent, clip(id))
 	}

@@ -174,12 +174,14 @@ func TestSeqLocalBounds(t *testing.T) {
 	require.Equal(t, int64(0), next("c"))
 }
 
-// fakeCounter is a Counter in memory that can be made to fail.
+// fakeCounter is a FloorCounter in memory that can be made to fail.
 type fakeCounter struct {
 	mu     sync.Mutex
 	vals   map[string]int64
 	ttls   map[string]time.Duration
 	resets []string
+	floors []int64 // the floor of every IncrFloor call
+	calls  int     // Counter calls, failed ones included
 	fail   error
 }
 
@@ -188,22 +190,45 @@ func newFakeCounter() *fakeCounter {
 }
 
 func (c *fakeCounter) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	return c.IncrFloor(ctx, key, 0, ttl)
+}
+
+func (c *fakeCounter) IncrFloor(ctx context.Context, key string, floor int64, ttl time.Duration) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.calls++
+	c.floors = append(c.floors, floor)
 	if _, ok := ctx.Deadline(); !ok {
 		return 0, errors.New("counter called without a deadline")
 	}
 	if c.fail != nil {
 		return 0, c.fail
 	}
-	c.vals[key]++
+	c.vals[key] = max(c.vals[key]+1, floor)
 	c.ttls[key] = ttl
 	return c.vals[key], nil
+}
+
+func (c *fakeCounter) DecrIf(ctx context.Context, key string, value int64) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.fail != nil {
+		return false, c.fail
+	}
+	if v, ok := c.vals[key]; !ok || v != value {
+		return false, nil
+	}
+	if c.vals[key]--; c.vals[key] == 0 {
+		delete(c.vals, key)
+	}
+	return true, nil
 }
 
 func (c *fakeCounter) Reset(ctx context.Context, key string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.calls++
 	c.resets = append(c.resets, key)
 	if c.fail != nil {
 		return c.fail
@@ -218,10 +243,28 @@ func (c *fakeCounter) setFail(err error) {
 	c.fail = err
 }
 
+func (c *fakeCounter) callCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls
+}
+
+// plainCounter is a fakeCounter seen as a plain Counter (no floor, no
+// DecrIf).
+type plainCounter struct{ c *fakeCounter }
+
+func (p plainCounter) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	return p.c.Incr(ctx, key, ttl)
+}
+
+func (p plainCounter) Reset(ctx context.Context, key string) error { return p.c.Reset(ctx, key) }
+
 // TestSeqCounter: with a Counter, sends and publishes share one counter per
 // key (KeyPrefix + key, RedisTTL), StartAt applies, a final message resets
 // the key; a failing INCR falls back to the local counter, which continues
-// where the shared one was, and is counted and reported.
+// where the shared one was, is counted and reported once; the hub stays
+// local for the retry interval, then the Counter, lifted above the local
+// numbers, is authoritative again.
 func TestSeqCounter(t *testing.T) {
 	var log errorLog
 	h := newHub(t, &ssekify.Options{
@@ -248,30 +291,48 @@ func TestSeqCounter(t *testing.T) {
 	require.Equal(t, []int64{5, 6, 7, 5}, seqs(t, evs))
 	require.Equal(t, []string{"p:r"}, c.resets)
 	require.Equal(t, time.Minute, c.ttls["p:r"])
+	require.Equal(t, []int64{0, 0, 0, 0}, c.floors, "no floor while nothing was numbered locally")
 	st := h.Stats()
 	require.EqualValues(t, 4, st.SeqIncrsRedis)
 	require.Zero(t, st.SeqIncrsLocal)
 	require.Empty(t, log.codes())
 
-	// Redis fails: the local counter goes on from the last shared number.
+	// Redis fails: the local counter goes on from the last shared number,
+	// and the Counter is left alone for the retry interval.
 	c.setFail(errors.New("connection refused"))
+	calls := c.callCount()
 	_, err = h.SendToUser("alice", ev(map[string]any{"requestId": "r"}))
 	require.NoError(t, err, "a counter failure does not fail the send")
 	_, err = h.SendToUser("alice", ev(map[string]any{"requestId": "new"}))
 	require.NoError(t, err)
-	evs, err = s.Collect(2, wait)
+	_, err = h.SendToUser("alice", ev(map[string]any{"requestId": "r"}))
 	require.NoError(t, err)
-	require.Equal(t, []int64{6, 5}, seqs(t, evs))
+	evs, err = s.Collect(3, wait)
+	require.NoError(t, err)
+	require.Equal(t, []int64{6, 5, 7}, seqs(t, evs))
+	require.Equal(t, calls+1, c.callCount(), "one failed call; the next sends did not wait on the Counter")
 	st = h.Stats()
-	require.EqualValues(t, 2, st.SeqIncrsLocal)
+	require.EqualValues(t, 3, st.SeqIncrsLocal)
 	require.Equal(t, clock.Millis(), st.LastSeqKvFallbackAt)
-	require.Equal(t, []string{ssekify.CodeSeqKVFallback, ssekify.CodeSeqKVFallback}, log.codes())
+	require.Equal(t, []string{ssekify.CodeSeqKVFallback}, log.codes(), "reported once per outage")
 	require.Equal(t, ssekify.LevelWarn, log.errs[0].Level)
 	require.ErrorIs(t, log.errs[0], ssekify.ErrBroker)
 
-	// Back: the shared counter is authoritative again.
+	// Still failing after the interval: one call, no new report.
+	clock.Advance(ssekify.SeqRetryAfter)
+	require.Equal(t, int64(8), seqOf(t, h, `{"requestId":"r"}`))
+	require.Equal(t, int64(9), seqOf(t, h, `{"requestId":"r"}`))
+	require.Equal(t, calls+2, c.callCount())
+	require.Len(t, log.codes(), 1)
+
+	// Back: the Counter, still at 6 for "r", is lifted above the local
+	// numbers (floor 6 for the number 10) and authoritative again.
 	c.setFail(nil)
-	require.Equal(t, int64(6), seqOf(t, h, `{"requestId":"r"}`))
+	clock.Advance(ssekify.SeqRetryAfter)
+	require.Equal(t, int64(10), seqOf(t, h, `{"requestId":"r"}`))
+	require.Equal(t, int64(11), seqOf(t, h, `{"requestId":"r"}`))
+	require.Equal(t, []int64{6, 0}, c.floors[len(c.floors)-2:])
+	require.Len(t, log.codes(), 1)
 }
 
 // TestSeqBrokerWithoutCounter: reported once, as a warning, with the time.
@@ -290,4 +351,60 @@ func TestSeqBrokerWithoutCounter(t *testing.T) {
 	off := newHub(t, &ssekify.Options{OnError: quiet.hook, Seq: ssekify.SeqOptions{Disabled: true}})
 	ssekify.BrokerWithoutCounter(off)
 	require.Empty(t, quiet.codes(), "no warning when seq is off")
+}
+
+// TestSeqPlainCounterOutage: a Counter that is not a FloorCounter can not be
+// lifted above the numbers handed out locally during an outage, so the hub
+// numbers that scope locally until its final message, never twice; other
+// scopes use the Counter again.
+func TestSeqPlainCounterOutage(t *testing.T) {
+	h := seqHub(t, ssekify.SeqOptions{})
+	clock := newTestClock().hub(h)
+	c := newFakeCounter()
+	ssekify.SetCounter(h, plainCounter{c})
+	next := func(data string) int64 { return seqOf(t, h, data) }
+	require.Equal(t, int64(0), next(`{"requestId":"r"}`))
+	c.setFail(errors.New("down"))
+	require.Equal(t, int64(1), next(`{"requestId":"r"}`))
+	require.Equal(t, int64(2), next(`{"requestId":"r"}`))
+	c.setFail(nil)
+	clock.Advance(ssekify.SeqRetryAfter)
+	var got []int64
+	for range 4 {
+		got = append(got, next(`{"requestId":"r"}`))
+	}
+	require.Equal(t, []int64{3, 4, 5, 6}, got, "below the local numbers, the Counter's results are not used")
+	require.Equal(t, int64(7), next(`{"requestId":"r","final":true}`))
+	require.Equal(t, int64(0), next(`{"requestId":"r"}`), "a new scope")
+	require.Equal(t, int64(0), next(`{"requestId":"other"}`))
+	st := h.Stats()
+	require.EqualValues(t, 3, st.SeqIncrsRedis)
+	require.EqualValues(t, 7, st.SeqIncrsLocal)
+}
+
+// TestSeqFinalDuringOutage: a final message numbered locally while the
+// Counter is down still ends the scope there: the Counter's key is deleted
+// before its next use, so the next scope of that key starts at StartAt and
+// goes on above its own local numbers.
+func TestSeqFinalDuringOutage(t *testing.T) {
+	h := seqHub(t, ssekify.SeqOptions{})
+	clock := newTestClock().hub(h)
+	c := newFakeCounter()
+	ssekify.SetCounter(h, c)
+	next := func(data string) int64 { return seqOf(t, h, data) }
+	for want := range int64(3) {
+		require.Equal(t, want, next(`{"requestId":"r"}`))
+		require.Equal(t, want, next(`{"requestId":"s"}`))
+	}
+	c.setFail(errors.New("down"))
+	require.Equal(t, int64(3), next(`{"requestId":"r","final":true}`))
+	require.Equal(t, int64(0), next(`{"requestId":"r"}`), "a new scope, numbered locally")
+	require.Equal(t, int64(3), next(`{"requestId":"s","final":true}`))
+	c.setFail(nil)
+	clock.Advance(ssekify.SeqRetryAfter)
+	require.Equal(t, int64(1), next(`{"requestId":"r"}`), "the new scope goes on")
+	require.Equal(t, int64(0), next(`{"requestId":"s"}`), "the next scope starts at StartAt")
+	require.Equal(t, int64(2), next(`{"requestId":"r"}`))
+	require.Equal(t, int64(1), next(`{"requestId":"s"}`))
+	require.Equal(t, []string{"ssekify:seq:r", "ssekify:seq:s"}, c.resets)
 }

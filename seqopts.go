@@ -3,8 +3,20 @@ package ssekify
 import "time"
 
 // SeqOptions configures automatic sequence numbers. When a payload is a JSON
-// object with a scope key (by default its "requestId", else its "streamId")
-// and no seq field, the hub sets seq to the next number of that scope.
+// object with a scope key (by default its "requestId", else its "streamId";
+// at most MaxScopeKeyBytes, or the send fails with ErrTooLong) and no seq
+// field, the hub sets seq to the next number of that scope.
+//
+// A send that is refused uses no number, and a refused final message does
+// not end its scope: every check comes before the number is taken, and
+// Options.MaxPayloadBytes then includes room for the seq member at its
+// largest (a comma, the quoted FieldName, a colon and 20 digits), whatever
+// the number. Only a FrameID result that is refused comes after, as FrameID
+// sees the final payload: the number is then given back (see FloorCounter
+// for a Counter).
+//
+// With a broker that is a Counter the numbers come from it; see Counter for
+// what holds when it fails (SEQ_KV_FALLBACK, reported once per outage).
 type SeqOptions struct {
 	// Disabled turns auto seq off (it is on by default).
 	Disabled bool

@@ -1,0 +1,32 @@
+package ssekify
+
+import (
+	"context"
+	"time"
+)
+
+// SeqRetryAfter is how long the hub numbers locally after a Counter
+// failure before it tries the Counter again.
+const SeqRetryAfter = seqRetryAfter
+
+// SetSeqTimeouts replaces the bound of a Counter call and the retry
+// interval of h's seq allocator. Call it before the hub is used.
+func SetSeqTimeouts(h *Hub, call, retryAfter time.Duration) {
+	h.seq.callTimeout, h.seq.retryAfter = call, retryAfter
+}
+
+// BuildInfo is what build made of an event.
+type BuildInfo struct {
+	Data, Frame []byte
+	DataInFrame bool
+	HeldBytes   int
+}
+
+// Build prepares ev for user as SendToUser does, without delivering it.
+func Build(h *Hub, user string, ev Event) (BuildInfo, error) {
+	m, err := h.prepare(context.Background(), kindUser, user, ev, false)
+	if err != nil {
+		return BuildInfo{}, err
+	}
+	return BuildInfo{Data: m.data, Frame: m.frame, DataInFrame: m.dataInFrame, HeldBytes: m.heldBytes()}, nil
+}
