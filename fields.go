@@ -246,7 +246,12 @@ func scanContainer(b []byte, i, depth int, closer byte) (int, bool) {
 // included: a well-formed object is valid UTF-8 throughout.
 func scanString(b []byte, i int) (int, bool) {
 	for i++; i < len(b); {
-		switch c := b[i]; {
+		c := b[i]
+		if plainByte[c] {
+			i++
+			continue
+		}
+		switch {
 		case c == '"':
 			return i + 1, true
 		case c == '\\':
@@ -271,18 +276,25 @@ func scanString(b []byte, i int) (int, bool) {
 			}
 		case c < 0x20:
 			return i, false
-		case c >= utf8.RuneSelf:
+		default: // c >= utf8.RuneSelf
 			r, n := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && n == 1 {
 				return i, false // invalid UTF-8
 			}
 			i += n
-		default:
-			i++
 		}
 	}
 	return i, false
 }
+
+// plainByte tells the bytes that stand for themselves in a JSON string:
+// ASCII, but neither a control character, a quote nor a backslash.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func scanLiteral(b []byte, i int, lit string) (int, bool) {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
