@@ -150,6 +150,7 @@ func (h *Hub) subscribeLoop(ctx context.Context) {
 			h.opts.Logger.Info("ssekify: broker subscription restored",
 				slog.String("channel", h.opts.Channel), slog.Int("failedAttempts", failures))
 			failures = 0
+			h.brokerGap()
 		}
 	}
 	for {
@@ -177,6 +178,23 @@ func (h *Hub) subscribeLoop(ctx context.Context) {
 		}
 		backoff = min(2*backoff, subscribeBackoffMax)
 	}
+}
+
+// brokerGap tells every local stream, in its stream, that events published
+// on other instances while the subscription was down may be missing: the
+// gap event with reason "broker", queued after what each stream has.
+func (h *Hub) brokerGap() {
+	if h.opts.NoGapEvent {
+		return
+	}
+	gap := &message{gap: &loss{reason: reasonBroker}} // shared, never changed
+	var fx effects
+	h.mu.Lock()
+	for _, c := range h.all {
+		h.enqueue(c, gap, &fx)
+	}
+	h.mu.Unlock()
+	h.settle(&fx)
 }
 
 // subscribeOnce runs one subscription of the hub's channel.

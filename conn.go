@@ -22,8 +22,13 @@ type Conn struct {
 	wake   chan struct{} // one slot: "there is work"; the writer owns the ResponseWriter
 
 	// The writer's own state (the handler goroutine only).
-	batch [][]byte    // frames taken from the queue, reused
-	timer *time.Timer // heartbeat; nil when KeepAlive is off
+	batch  []*message // messages taken from the queue, reused
+	frames [][]byte   // their frames, reused
+	keys   []logKey   // the logs the stream reads, reused (catchup.go)
+	// cursor is the position of the last event given to the client: the
+	// stream's place in its logs.
+	cursor uint64
+	timer  *time.Timer // heartbeat; nil when KeepAlive is off
 	// lastWrite is when the last write started; deadline is the write
 	// deadline in force. Both spare a timer operation per write.
 	lastWrite time.Time
@@ -187,23 +192,25 @@ func (c *Conn) heartbeat(w http.ResponseWriter) (done bool, err error) {
 	return false, nil
 }
 
-// drain writes everything queued. done reports the end of the stream, with
-// the close reason or the write error.
+// drain writes everything queued; when the queue overflowed (CatchUp) or a
+// replay is due, it first reads the stream's logs from its cursor. done
+// reports the end of the stream, with the close reason or the write error.
 func (c *Conn) drain(w http.ResponseWriter) (done bool, err error) {
-	batch, closed, reason := c.q.take(c.batch[:0])
+	batch, catching, closed, reason := c.q.take(c.batch[:0])
 	if closed {
 		return true, reason
 	}
-	if len(batch) == 0 {
-		return false, nil
+	if catching {
+		err = c.catchUp(w)
 	}
-	err = c.write(w, batch)
+	if err == nil && len(batch) > 0 {
+		err = c.send(w, batch)
+	}
 	clear(batch)
-	c.batch = batch
+	c.batch = batch[:0]
 	if err != nil {
 		return true, c.endReason(err)
 	}
-	c.hub.stats.sent.add(c.shard, int64(len(batch)))
 	c.idle()
 	return false, nil
 }

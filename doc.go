@@ -22,9 +22,14 @@
 // never block: they encode an event once, enqueue a reference to the shared
 // frame and return. The handler goroutine of each stream writes everything
 // queued in one write and one flush, under a write deadline. When a queue is
-// full the DropPolicy applies: DropOldest (default), DropNewest or
-// Disconnect. A stalled peer costs at most its queue bounds plus kernel
-// buffers, and never slows the others.
+// full the DropPolicy applies. CatchUp (the default) drops the queue and
+// lets the stream continue from its logs at its position (see Replay): a
+// healthy client that falls behind in a burst loses nothing, and memory
+// stays bounded by the queue plus the shared logs. DropOldest and DropNewest
+// drop events and put the gap event at the place of loss; Disconnect closes
+// the stream, and the client's reconnect replays from the logs. A stalled
+// peer costs at most its queue bounds plus kernel buffers, never slows the
+// others, and is cut after WriteTimeout.
 //
 // # Wire format
 //
@@ -35,57 +40,69 @@
 //
 // # Replay
 //
-// Every event gets an id: by default "<epochMs>-<instanceID>-<counter>",
-// whose counter strictly increases per hub (never two equal ids, even in
-// one millisecond); Options.FrameID may supply another, and a caller-given
-// Event.ID always wins. The hub keeps, per user, the last RecentBufferSize
-// (default 20) events meant for that user, so that a client reconnecting
-// with Last-Event-ID (the header, else the lastEventId or last-event-id
-// query parameter) gets exactly the events after that id, in order, before
-// any live event. Registration and replay happen under the lock that sends
-// take, so nothing is duplicated or skipped in between.
+// The logs are the truth; a stream's queue is a cache of their newest part.
+// The hub keeps recent events per target: one log per user (the events sent
+// to that user, kept while the user is offline too), one per room, one for
+// everyone. Each event is appended to one log, shared and never copied,
+// and a broadcast is one append, whatever the number of users.
 //
-// Which events are recorded for whom: the hub knows a user from its first
-// stream on this instance until RecentTTL (default 30 min) after its last
-// one ended. For every known user, connected or not, it records the events
-// sent to that user (SendToUser, PublishToUser, and the same from other
-// instances), to a room the user is in, and to everyone. A user's rooms are
-// those its streams joined; a user whose last stream ends keeps them, so
-// room events sent while it is away are recorded too (a room left while
-// connected is dropped; a new stream starts afresh with its own rooms). Each
-// event is recorded at most once per user, and never copied: buffers share
-// the frame the queues hold. A user who never connected to this instance
-// has no buffer, and nothing is recorded for it.
+// Positions: every event gets the next position of one hub-wide counter,
+// in the critical section that logs and queues it, so positions order
+// every log and every stream. The SSE id of an event without a caller's id
+// is the token of its position, "v1.<epoch>.<position>" (base 36; the epoch
+// is random per hub, so tokens of another instance or of an earlier run
+// name nothing here). A stream opening without Last-Event-ID names its
+// start position with an id line without data, which sets the browser's
+// last event id without dispatching an event.
 //
-// When the id is not in the user's buffer (too old, swept, evicted,
-// cleared, from another instance, or replay disabled), the hub sends the gap
-// event (Options.GapEvent, default "ssekify:gap"; NoGapEvent turns it off)
-// and then continues live. Its data tells the client to refetch its state:
+// A stream reads the logs of its user, its rooms and everyone, merged by
+// position: after a reconnect with Last-Event-ID (the header, else the
+// lastEventId or last-event-id query parameter), from the position it
+// names, before any live event; and when its queue overflowed (CatchUp),
+// from the last position it was given. Its writer reads the logs page by
+// page and switches back to its queue under the lock that sends take, so
+// nothing is replayed twice or falls in between. Which logs a stream reads
+// is decided by the server, from the registered user and the stream's
+// rooms, never by the token: a forged id can not read another user's
+// events. A caller's Event.ID (or an Options.FrameID id) is searched in the
+// stream's own logs instead, newest first.
 //
-//	{"lastEventId":"<the id received, clipped to 64 bytes>","oldestId":"<oldest id held, or empty>","reason":"unknown-id"}
+// # No loss is silent
 //
-// with reason "replay-disabled" when RecentBufferSize is negative. Nothing
-// is replayed silently wrong: a buffer loses events only from its oldest
-// end, or whole.
+// Whatever a stream can not get is told to it, in its stream, at the place
+// of loss, by the gap event (Options.GapEvent, default "ssekify:gap";
+// NoGapEvent turns it off), before the next event:
 //
-// Memory is bounded three ways, without a goroutine or a timer. Users
-// offline for RecentTTL are swept lazily: whenever an event is recorded or
-// a user connects or disconnects, expired users are popped from the tail of
-// a least-recently-active list, which costs O(1) amortized; that is why the
-// hub runs no janitor and an idle hub keeps nothing alive. Beyond
-// RecentMaxUsers (default 10,000) the user offline the longest is forgotten,
-// in O(1). Beyond RecentMaxBytes (default 64 MiB; a shared frame counts
-// once) whole buffers are dropped, offline users' first. A user with an
-// open stream is never swept nor forgotten; only the byte bound may empty
-// its buffer. ClearRecent(userID) forgets an offline user, or empties a
-// connected user's buffer; ClearRecent("") does so for everyone. Stats
-// reports ReplayHits, ReplayMisses, ReplayedEvents, ReplayUsers, ReplayBytes
-// and ReplayEvicted.
+//	{"reason":"retention","missed":12,"exact":true,"first":"v1.k3x9f2a.2s","last":"v1.k3x9f2a.37"}
 //
-// The store sits behind a small internal interface so that one shared by
-// every instance can replace it without the hub changing. Until then replay
-// is per instance: a client that reconnects to another instance gets the
-// gap event.
+// reason is "overflow" (DropOldest or DropNewest dropped events),
+// "retention" (the logs no longer hold them), "unknown-id" (the
+// Last-Event-ID names no position here; lastEventId then carries it,
+// clipped to 64 bytes) or "broker" (the broker subscription was lost and
+// restored, so events of other instances may be missing). missed counts
+// the events lost, exactly when exact is true, at least otherwise; first
+// and last are the tokens of the first and last positions lost, when known.
+//
+// Retention, without a goroutine or a timer: each log keeps its newest
+// RecentBufferSize events (default 4096); events older than RecentTTL
+// (default 30 min) are dropped, and so is a user's or room's log unread for
+// that long; beyond RecentMaxUsers (default 10,000) unread logs, the one
+// unread the longest is forgotten in O(1); beyond RecentMaxBytes (default
+// 64 MiB, counting every byte the logs hold) the oldest events go first,
+// whatever their log, in O(1) through a hub-wide index in position order.
+// All of it is swept lazily, by the next call into the logs. A log
+// remembers what it dropped, and the hub what it forgot, so a client behind
+// them gets the gap event. ClearRecent(userID) empties a user's log,
+// ClearRecent("") every log. Stats reports ReplayHits, ReplayMisses,
+// ReplayedEvents, ReplayLogs, ReplayBytes, ReplayEvicted, CatchUps,
+// GapEvents and MissedEvents.
+//
+// The logs sit behind a small internal interface so that logs shared by
+// every instance can replace them without the hub changing. Until then
+// positions are per instance: a client that reconnects to another instance
+// gets the gap event (reason "unknown-id"), and Publish* events carry a
+// caller's id across instances but each instance gives a default-id event
+// its own position.
 //
 // # Auto fields
 //
@@ -129,8 +146,9 @@
 //
 // Several instances behind a load balancer form one hub when they share a
 // Broker: each Publish* delivers to the streams of its own instance at once,
-// then publishes a versioned JSON envelope (kind, target, event name, id,
-// the already encoded payload, origin instance, time) on Options.Channel
+// then publishes a versioned binary envelope (origin instance first, kind,
+// target, event name, a caller's id, time, the already encoded payload as it
+// is) on Options.Channel
 // (default "ssekify:bus"); every other instance delivers it to its streams,
 // and an instance ignores its own. Malformed envelopes are reported
 // (INVALID_ENVELOPE) and dropped. With a Counter (RedisBroker has one) the

@@ -230,15 +230,20 @@ func (h *Hub) decodeEnvelope(raw []byte) (*message, envelopeMeta, error) {
 	// is then the frame's head and its end, "\n\n", between which the
 	// payload goes as it is: copied once, and the message's data is that
 	// part of the frame.
+	// The frame holds no id line: a caller's id gets its own, an event
+	// without one gets this instance's position when it is delivered.
 	if bytes.IndexByte(data, '\n') < 0 && bytes.IndexByte(data, '\r') < 0 {
-		f := appendFrame(make([]byte, 0, frameSize(m.id, m.name, nil)+len(data)), m.id, m.name, nil)
+		f := appendFrame(make([]byte, 0, frameSize("", m.name, nil)+len(data)), "", m.name, nil)
 		head := len(f) - len("\n\n")
 		f = append(append(f[:head], data...), '\n', '\n')
 		end := head + len(data)
 		m.frame, m.data, m.dataInFrame = f, f[head:end:end], true
 	} else {
-		m.frame = appendFrame(make([]byte, 0, frameSize(m.id, m.name, data)), m.id, m.name, data)
+		m.frame = appendFrame(make([]byte, 0, frameSize("", m.name, data)), "", m.name, data)
 		m.data = append([]byte(nil), data...)
+	}
+	if m.id != "" {
+		m.idLine = idLine(m.id)
 	}
 	return m, meta, nil
 }

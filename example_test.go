@@ -7,6 +7,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"time"
 
@@ -101,19 +102,22 @@ func ExampleHub_SendToUser() {
 	_, _ = hub.SendToUser("alice", ssekify.Event{ID: "42", Data: []byte("line one\nline two")})
 
 	r := bufio.NewReader(resp.Body)
-	for blank := 0; blank < 3; {
+	epoch := regexp.MustCompile(`^id: v1\.[0-9a-z]+\.`) // random per hub
+	for blank := 0; blank < 4; {
 		line, err := r.ReadString('\n')
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
-		fmt.Printf("%q\n", line)
+		fmt.Printf("%q\n", epoch.ReplaceAllString(line, "id: v1.<epoch>."))
 		if line == "\n" {
 			blank++
 		}
 	}
 	// Output:
 	// "retry: 3000\n"
+	// "\n"
+	// "id: v1.<epoch>.0\n"
 	// "\n"
 	// "id: 41\n"
 	// "event: notify\n"

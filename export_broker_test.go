@@ -30,7 +30,7 @@ func DecodeEnvelope(h *Hub, raw []byte) (EnvelopeFields, error) {
 		return EnvelopeFields{}, err
 	}
 	return EnvelopeFields{Kind: m.kind.String(), Target: m.target, Name: m.name, ID: m.id,
-		Data: m.data, Frame: m.frame, DataInFrame: m.dataInFrame, Origin: string(meta.origin),
+		Data: m.data, Frame: m.wire(), DataInFrame: m.dataInFrame, Origin: string(meta.origin),
 		Time: meta.time, Logged: meta.logged, Epoch: meta.epoch, Position: meta.position}, nil
 }
 
@@ -41,7 +41,7 @@ func DecodeEnvelopeFrame(h *Hub, raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.frame, nil
+	return m.wire(), nil
 }
 
 // EncodeEnvelope returns the envelope h publishes for an event of kind

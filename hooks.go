@@ -55,6 +55,14 @@ func (h *Hub) hookMessageSent(m *message, delivered int) {
 }
 
 func (m *message) info(delivered int, origin string) MessageInfo {
-	return MessageInfo{Kind: m.kind.String(), Target: m.target, Name: m.name, ID: m.id,
+	return MessageInfo{Kind: m.kind.String(), Target: m.target, Name: m.name, ID: m.sseID(),
 		Data: m.data, Delivered: delivered, Origin: origin}
+}
+
+// sseID is the id the stream writes: the caller's, or the position token.
+func (m *message) sseID() string {
+	if m.id != "" || len(m.idLine) < len("id: \n") {
+		return m.id
+	}
+	return string(m.idLine[len("id: ") : len(m.idLine)-1])
 }

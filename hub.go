@@ -1,6 +1,8 @@
 package ssekify
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"sync"
@@ -16,16 +18,23 @@ type Hub struct {
 	opts Options
 	now  func() time.Time
 
-	// mu guards the maps below and the replay store. Fan-out holds it while
-	// it records and enqueues, and Register holds it while it registers and
-	// reads its replay, so that replay and live delivery neither duplicate
-	// nor skip an event. Nothing slow happens under it: enqueueing never
-	// blocks and hooks run after it is released.
-	mu     sync.Mutex
-	users  map[string]*userConns
-	rooms  map[string][]*Conn
-	all    []*Conn
-	replay replayStore
+	// mu guards the maps below, the logs and the position counter. Fan-out
+	// holds it while it gives an event its position, appends it to its log
+	// and enqueues it; Register holds it while it registers a stream and
+	// sets its cursor; a writer holds it while it reads its logs and goes
+	// live again. So no event falls between the logs and a queue, and
+	// positions order every log and every stream. Nothing slow happens
+	// under it: enqueueing never blocks and hooks run after it is released.
+	mu    sync.Mutex
+	users map[string]*userConns
+	rooms map[string][]*Conn
+	all   []*Conn
+	logs  logStore
+	pos   uint64 // the newest position given (cursor.go)
+
+	epoch     uint64      // names this hub's positions in tokens
+	idPrefix  []byte      // "id: v1.<epoch>." for the id lines of positions
+	customIDs atomic.Bool // some event had a caller's id (Last-Event-ID search)
 
 	stopped atomic.Bool    // StopAccepting or Shutdown called
 	closed  atomic.Bool    // Shutdown finished closing
@@ -33,7 +42,6 @@ type Hub struct {
 	running atomic.Int64   // how many, for Shutdown's error
 
 	stats   counters
-	ids     idGen
 	connIDs atomic.Uint64
 	seq     *seqAllocator
 
@@ -44,11 +52,9 @@ type Hub struct {
 	life lifecycle // Shutdown's state (lifecycle.go)
 }
 
-// userConns is one user's connections on this instance and, per room, how
-// many of them are in it (the user is in a room while one of its connections is).
+// userConns is one user's connections on this instance.
 type userConns struct {
 	conns []*Conn
-	rooms map[string]int
 }
 
 // New returns a Hub configured by opts (nil means all defaults). It rejects
@@ -65,8 +71,10 @@ func New(opts *Options) (*Hub, error) {
 		users: make(map[string]*userConns),
 		rooms: make(map[string][]*Conn),
 	}
-	h.ids.instance = o.InstanceID
-	h.replay = newReplayStore(&h.opts, h.nowFunc, &h.stats)
+	h.epoch = randomEpoch()
+	h.idPrefix = appendToken([]byte("id: "), h.epoch, 0)
+	h.idPrefix = h.idPrefix[:len(h.idPrefix)-1] // without the position
+	h.logs = newMemLogs(&h.opts, h.nowFunc, &h.stats)
 	h.seq = newSeqAllocator(h)
 	if err := h.startBroker(); err != nil {
 		return nil, err
@@ -87,8 +95,8 @@ func (h *Hub) add(c *Conn, rooms []string) {
 		u = &userConns{}
 		h.users[c.userID] = u
 		h.stats.users.Add(1)
-		h.replay.online(c.userID)
 	}
+	h.logs.attach(logKey{kindUser, c.userID})
 	u.conns = append(u.conns, c)
 	c.allIdx = len(h.all)
 	h.all = append(h.all, c)
@@ -99,9 +107,8 @@ func (h *Hub) add(c *Conn, rooms []string) {
 }
 
 // remove takes c out of every map; it reports false if c was not in them.
-// When c was its user's last connection, the user's room memberships stay
-// with the replay store, so events sent to those rooms while the user is
-// away are kept for its return. Called with h.mu held.
+// The logs it read stay for RecentTTL after their last reader left, so that
+// a client coming back gets what was sent meanwhile. Called with h.mu held.
 func (h *Hub) remove(c *Conn) bool {
 	if c.allIdx < 0 {
 		return false
@@ -109,8 +116,9 @@ func (h *Hub) remove(c *Conn) bool {
 	u := h.users[c.userID]
 	last := len(u.conns) == 1
 	for room := range c.rooms {
-		h.leaveRoom(c, room, !last)
+		h.leaveRoom(c, room)
 	}
+	h.logs.detach(logKey{kindUser, c.userID})
 	end := len(h.all) - 1
 	moved := h.all[end]
 	h.all[c.allIdx], moved.allIdx = moved, c.allIdx
@@ -121,7 +129,6 @@ func (h *Hub) remove(c *Conn) bool {
 	if last {
 		delete(h.users, c.userID)
 		h.stats.users.Add(-1)
-		h.replay.offline(c.userID)
 		return true
 	}
 	for i, x := range u.conns {
@@ -147,26 +154,18 @@ func (h *Hub) join(c *Conn, room string) {
 	}
 	c.rooms[room] = len(list)
 	h.rooms[room] = append(list, c)
-	u := h.users[c.userID]
-	if u.rooms == nil {
-		u.rooms = make(map[string]int, 1)
-	}
-	u.rooms[room]++
-	if u.rooms[room] == 1 {
-		h.replay.join(c.userID, room)
-	}
+	h.logs.attach(logKey{kindRoom, room})
 }
 
 // leave removes c from room. Called with h.mu held.
 func (h *Hub) leave(c *Conn, room string) {
 	if c.allIdx >= 0 {
-		h.leaveRoom(c, room, true)
+		h.leaveRoom(c, room)
 	}
 }
 
-// leaveRoom removes c from room; tell says whether the replay store learns
-// that the user left the room. Called with h.mu held.
-func (h *Hub) leaveRoom(c *Conn, room string, tell bool) {
+// leaveRoom removes c from room. Called with h.mu held.
+func (h *Hub) leaveRoom(c *Conn, room string) {
 	idx, ok := c.rooms[room]
 	if !ok {
 		return
@@ -184,14 +183,7 @@ func (h *Hub) leaveRoom(c *Conn, room string, tell bool) {
 		h.rooms[room] = list[:end]
 	}
 	delete(c.rooms, room)
-	u := h.users[c.userID]
-	u.rooms[room]--
-	if u.rooms[room] == 0 {
-		delete(u.rooms, room)
-		if tell {
-			h.replay.leave(c.userID, room)
-		}
-	}
+	h.logs.detach(logKey{kindRoom, room})
 }
 
 // JoinRoom adds every connection of userID on this instance to room and
@@ -235,7 +227,7 @@ func (h *Hub) LeaveRoom(userID, room string) (int, error) {
 		return 0, nil
 	}
 	for _, c := range u.conns {
-		h.leaveRoom(c, room, true)
+		h.leaveRoom(c, room)
 	}
 	return len(u.conns), nil
 }
@@ -289,6 +281,13 @@ func (h *Hub) IsOnline(userID string) bool { return h.UserConnections(userID) > 
 // newConnID returns the id of the hub's n-th connection, unique within the hub.
 func (h *Hub) newConnID(n uint64) string {
 	return h.opts.InstanceID + "-c" + strconv.FormatUint(n, 10)
+}
+
+// randomEpoch returns a nonzero random epoch of 40 bits (8 base-36 digits).
+func randomEpoch() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])&(1<<40-1) | 1<<39
 }
 
 // checkRooms checks the room names a stream registers with.

@@ -276,7 +276,7 @@ func (h *Hub) announce(c shutdownConfig) int {
 			if c.retry >= 0 {
 				retryMs = baseMs + spreadMs*int64(i)/int64(n)
 			}
-			h.enqueue(conn, shutdownFrame(c.event, prefix, retryMs), &fx)
+			h.enqueue(conn, &message{frame: shutdownFrame(c.event, prefix, retryMs)}, &fx)
 		}
 		for _, conn := range fx.disconnect {
 			h.remove(conn)

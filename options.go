@@ -21,7 +21,7 @@ const (
 	DefaultMaxQueueItems    = 100
 	DefaultMaxQueueBytes    = 256 << 10
 	DefaultMaxPayloadBytes  = 64 << 10
-	DefaultRecentBufferSize = 20
+	DefaultRecentBufferSize = 4096
 	DefaultRecentTTL        = 30 * time.Minute
 	DefaultRecentMaxUsers   = 10000
 	DefaultRecentMaxBytes   = 64 << 20
@@ -33,23 +33,34 @@ const (
 	DefaultSeqKeyTTL        = time.Hour
 )
 
-// DropPolicy says what a connection's queue does when a new frame does not fit.
+// DropPolicy says what a connection's queue does when a new event does not
+// fit. Every loss is told to the client, in its stream, by the gap event at
+// the place of loss.
 type DropPolicy int
 
 const (
-	// DropOldest drops frames from the head of the queue until the new one
-	// fits. It is the default: a slow client loses old events, not new ones.
-	DropOldest DropPolicy = iota
-	// DropNewest discards the new frame and keeps the queue as it is.
+	// CatchUp drops the queue and continues from the stream's logs at its
+	// position: nothing the logs still hold is lost, and memory stays
+	// bounded by the queue plus the shared logs. What the logs no longer
+	// hold is announced by the gap event, before the next event. It is the
+	// default: a healthy client loses nothing in bursts.
+	CatchUp DropPolicy = iota
+	// DropOldest drops events from the head of the queue until the new one
+	// fits; the gap event takes their place.
+	DropOldest
+	// DropNewest discards the new event and keeps the queue as it is; the
+	// gap event follows what was queued.
 	DropNewest
 	// Disconnect closes the connection; the client reconnects and replays
-	// what it missed from the replay buffer.
+	// what it missed from the logs.
 	Disconnect
 )
 
 // String returns the policy's name.
 func (p DropPolicy) String() string {
 	switch p {
+	case CatchUp:
+		return "catchup"
 	case DropOldest:
 		return "oldest"
 	case DropNewest:
@@ -109,7 +120,7 @@ type Options struct {
 	MaxQueueItems int
 	// MaxQueueBytes bounds each connection's queue in bytes. Default 256 KiB.
 	MaxQueueBytes int
-	// DropPolicy applies when a queue is full. Default DropOldest.
+	// DropPolicy applies when a queue is full. Default CatchUp.
 	DropPolicy DropPolicy
 
 	// Serializer turns Event.Data into the bytes of the data lines. Default
@@ -125,37 +136,42 @@ type Options struct {
 	// only).
 	MaxPayloadBytes int
 
-	// FrameID returns the SSE id of an event that has none. Default: a
-	// composite "<epochMs>-<instanceID>-<counter>" whose counter strictly
-	// increases per hub. payload is the serialized data.
+	// FrameID returns the SSE id of an event that has none. Default (nil):
+	// the token of the event's position, "v1.<epoch>.<position>", from
+	// which a reconnect replays exactly. With FrameID, a reconnect finds the
+	// id in the stream's logs (see Event.ID): keep its ids unique. payload
+	// is the serialized data.
 	FrameID func(ev Event, payload []byte) string
 
-	// RecentBufferSize is how many recent events are kept per user for
-	// Last-Event-ID replay, including while the user is offline. Default 20;
-	// negative disables replay.
+	// RecentBufferSize is how many recent events each log keeps: the log
+	// of a user (events sent to that user, kept while it is offline too),
+	// of a room, and of everyone. A stream reads its logs after a reconnect
+	// (Last-Event-ID) and when its queue overflowed (CatchUp). Default
+	// 4096, enough for bursts of thousands of events; negative keeps none
+	// (every reconnect and overflow then gets the gap event).
 	RecentBufferSize int
-	// RecentTTL sweeps the buffers of users inactive that long. Default
-	// 30 min; negative disables the sweep.
+	// RecentTTL is how long the logs keep an event, and a user's or room's
+	// log after its last stream left. Default 30 min; negative: no age bound.
 	RecentTTL time.Duration
-	// RecentMaxUsers bounds how many offline users keep a buffer; beyond it
-	// the least recently active offline user is evicted in O(1). Users with
-	// a stream are bounded by the connections. Default 10,000; negative:
-	// unbounded.
+	// RecentMaxUsers bounds the logs of users and rooms that no stream
+	// reads any more; beyond it the one unread the longest is forgotten, in
+	// O(1). Logs with a stream are bounded by the connections. Default
+	// 10,000; negative: unbounded.
 	RecentMaxUsers int
-	// RecentMaxBytes bounds, in bytes, everything replay holds: each
-	// recorded message once however many buffers share it (its frame, id,
-	// name and target, its data unless that is a slice of the frame, and
-	// the struct), each known user's own cost (its id, its room names and
-	// their entries, its ring of pointers, the struct) and the rooms index
-	// (each room's name and member entries); struct and map overheads are
-	// approximated. Beyond it, offline users are forgotten, least recently
-	// active first, then online users' buffers are emptied. Default 64 MiB;
+	// RecentMaxBytes bounds, in bytes, everything the logs hold: each
+	// event (frame, id line, data when it is not a slice of the frame, id,
+	// name, target and the struct, once however many streams share it),
+	// each log (its name, ring and remembered drops) and the hub-wide index
+	// of positions. Beyond it the oldest events go first, whatever their
+	// log, then the offline logs unread the longest. Default 64 MiB;
 	// negative: unbounded.
 	RecentMaxBytes int64
-	// GapEvent is the event name sent when a client's Last-Event-ID is
-	// unknown, so it can refetch its state. Default "ssekify:gap".
+	// GapEvent is the name of the event that tells a client, in its stream,
+	// where it lost events and how many (see the package doc, "No loss is
+	// silent"). Default "ssekify:gap".
 	GapEvent string
-	// NoGapEvent turns the gap event off.
+	// NoGapEvent turns the gap event off (not recommended: losses are then
+	// silent to the client; they are still counted and reported).
 	NoGapEvent bool
 
 	// AutoFields adds timestamp, requestId and traceId to object payloads.
@@ -199,7 +215,7 @@ type RegisterOptions struct {
 	MaxQueueBytes int
 	// DropPolicy overrides Options.DropPolicy when SetDropPolicy is true.
 	DropPolicy DropPolicy
-	// SetDropPolicy makes DropPolicy apply (DropOldest is the zero value).
+	// SetDropPolicy makes DropPolicy apply (CatchUp is the zero value).
 	SetDropPolicy bool
 	// OnOpen is called with the connection handle once it is registered, on
 	// the handler goroutine, before the first write.
@@ -222,7 +238,7 @@ func (o *Options) resolve() (Options, error) {
 	negative("MaxQueueBytes", int64(r.MaxQueueBytes))
 	negative("Seq.MaxKeys", int64(r.Seq.MaxKeys))
 	negative("Seq.StartAt", r.Seq.StartAt)
-	if r.DropPolicy < DropOldest || r.DropPolicy > Disconnect {
+	if r.DropPolicy < CatchUp || r.DropPolicy > Disconnect {
 		errs = append(errs, fmt.Errorf("unknown DropPolicy %d", int(r.DropPolicy)))
 	}
 	if r.Redis != nil && r.RedisURL != "" {
@@ -319,7 +335,7 @@ func (h *Hub) streamConfig(ro *RegisterOptions) (streamConfig, error) {
 		return c, fmt.Errorf("%w: RegisterOptions.MaxQueueBytes %d is less than 4 × MaxPayloadBytes %d", ErrInvalidOptions, ro.MaxQueueBytes, p)
 	}
 	if ro.SetDropPolicy {
-		if ro.DropPolicy < DropOldest || ro.DropPolicy > Disconnect {
+		if ro.DropPolicy < CatchUp || ro.DropPolicy > Disconnect {
 			return c, fmt.Errorf("%w: unknown DropPolicy %d", ErrInvalidOptions, int(ro.DropPolicy))
 		}
 		c.policy = ro.DropPolicy

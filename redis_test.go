@@ -330,7 +330,13 @@ func TestRedisOutage(t *testing.T) {
 	srv.Restart(t)
 	waitLinked(t, b.hub, a.hub, 3*wait)
 	publishAll(t, toUser(b.hub, "u", "after"), toAll(a.hub, "fence-a"), toAll(b.hub, "fence-b"))
+	// Each stream is told that events of other instances may be missing,
+	// before what came through the restored subscription.
+	first, err := sA.Next(wait)
+	require.NoError(t, err)
+	require.Equal(t, "gap:broker", text(t, first))
 	require.Equal(t, sorted("after", "fence-a", "fence-b"), collectUntil(t, sA, "fence-b"))
+	require.Contains(t, collectUntil(t, sB, "gap:broker", "fence-b"), "gap:broker")
 	require.Contains(t, logs.String(), "broker subscription restored")
 	require.Contains(t, logs.String(), "broker subscription lost")
 

@@ -147,15 +147,18 @@ func (h *Hub) notAccepting() error {
 }
 
 // opening is what a stream writes before anything queued: the retry line,
-// then the gap signal or the replayed events.
+// and the gap event when the client's Last-Event-ID names no position.
 type opening struct {
 	frames [][]byte
 	events int // frames that are events (counted as sent)
 }
 
-// attach registers c and reads its replay in one critical section, so that
-// every event is either replayed or delivered live, never both, never neither.
-func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
+// attach registers c and sets its cursor in one critical section: with a
+// known Last-Event-ID the stream starts by catching up from that position
+// (its writer reads its logs, then goes live under the same lock), without
+// one it starts live at the current position. Every event is therefore
+// either replayed or delivered live, never both, never neither.
+func (h *Hub) attach(c *Conn, rooms []string, lastID string) (o opening, err error) {
 	h.mu.Lock()
 	if h.stopped.Load() {
 		h.mu.Unlock()
@@ -164,28 +167,32 @@ func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
 	h.streams.Add(1)
 	h.running.Add(1)
 	h.add(c, rooms)
-	var msgs []*message
-	var found bool
-	var oldest string
-	if lastID != "" {
-		msgs, oldest, found = h.replay.since(c.userID, lastID)
+	c.cursor = h.pos
+	known := lastID == ""
+	if !known {
+		var pos uint64
+		if pos, known = h.position(c, lastID); known {
+			c.cursor = pos
+			c.q.catchUp()
+			c.signal()
+		}
 	}
 	h.mu.Unlock()
 
-	o := opening{frames: make([][]byte, 0, 2+len(msgs))}
+	o = opening{frames: make([][]byte, 0, 3)}
 	if f := retryFrame(c.cfg.retry); f != nil {
 		o.frames = append(o.frames, f)
 	}
-	if lastID == "" {
+	if known && lastID != "" {
+		h.stats.replayHits.Add(1)
 		return o, nil
 	}
-	if found {
-		h.stats.replayHits.Add(1)
-		h.stats.replayedEvents.Add(int64(len(msgs)))
-		for _, m := range msgs {
-			o.frames = append(o.frames, m.frame)
-		}
-		o.events = len(msgs)
+	// A stream that starts live names its start: an id line without data
+	// sets the client's last event id without dispatching an event, so a
+	// client that loses its stream before its first event still comes back
+	// with a position and gets everything from its start.
+	defer func() { o.frames = append(o.frames, append(h.positionLine(c.cursor), '\n')) }()
+	if lastID == "" {
 		return o, nil
 	}
 	h.stats.replayMisses.Add(1)
@@ -193,11 +200,30 @@ func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
 		h.reportErr(&Error{Code: CodeInvalidLastEvent, Level: LevelWarn, Op: "register", Target: c.id,
 			Err: fmt.Errorf("Last-Event-ID %q of user %q is not an id this hub makes; answered with the gap event", clip(lastID), c.userID)})
 	}
-	if gap := h.gapFrame(lastID, oldest); gap != nil {
-		o.frames = append(o.frames, gap)
+	if !h.opts.NoGapEvent {
+		o.frames = append(o.frames, h.gapFrame(loss{reason: reasonUnknownID}, lastID))
 		o.events = 1
+		h.stats.gapEvents.Add(1)
 	}
 	return o, nil
+}
+
+// position returns the position a client's Last-Event-ID names: a token of
+// this hub's epoch at or before the current position, or the id of an
+// event (a caller's Event.ID or an Options.FrameID id) still held by the
+// stream's own logs. h.mu held.
+func (h *Hub) position(c *Conn, lastID string) (uint64, bool) {
+	if len(lastID) > MaxLastEventIDBytes {
+		return 0, false
+	}
+	if epoch, pos, ok := parseToken(lastID); ok {
+		return pos, epoch == h.epoch && pos <= h.pos
+	}
+	if h.opts.FrameID == nil && !h.customIDs.Load() {
+		return 0, false // no event here has a caller's id: nothing to search
+	}
+	c.keys = c.logKeys(c.keys[:0])
+	return h.logs.find(c.keys, lastID)
 }
 
 // detach removes c from the hub once its stream ended and reports the end.

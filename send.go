@@ -14,8 +14,12 @@ type Event struct {
 	// Empty means the default "message" event. At most MaxEventNameBytes,
 	// without CR, LF or NUL.
 	Name string
-	// ID is the SSE id field. Empty means generated (see Options.FrameID).
-	// At most MaxEventIDBytes, without CR, LF or NUL.
+	// ID is the SSE id field. Empty means the token of the event's
+	// position, from which replay is exact (or Options.FrameID's id). A
+	// caller's id is found in the stream's logs on a reconnect, newest
+	// first: replay after it is exact while it is unique and still held,
+	// else the client gets the gap event. At most MaxEventIDBytes, without
+	// CR, LF or NUL.
 	ID string
 	// Data is serialized by Options.Serializer (JSON by default).
 	// json.RawMessage and []byte are used as they are: they must be valid
@@ -59,11 +63,22 @@ type message struct {
 	id     string
 	name   string
 	data   []byte // serialized payload
-	frame  []byte // the whole SSE event
-	refs   int32  // replay buffers holding it (replay_mem.go; guarded by h.mu)
+	// frame is the SSE event without its id line: event and data lines.
+	frame []byte
+	// idLine is "id: <id>\n": the caller's id, set by build, or the token
+	// of the position, set by deliver.
+	idLine []byte
+	// pos is the event's position (cursor.go), set by deliver; 0 for what
+	// is not logged (announcements, gap markers).
+	pos uint64
+	// gap, on a stream's own marker, is what it lost at this place.
+	gap *loss
 	// dataInFrame: data is a slice of frame, not a copy of its own.
 	dataInFrame bool
 }
+
+// size is what m weighs in a queue.
+func (m *message) size() int { return len(m.idLine) + len(m.frame) }
 
 // messageOverhead approximates what a message costs besides its bytes: the
 // struct, its string and slice headers and allocation rounding.
@@ -74,7 +89,7 @@ const messageOverhead = 128
 // is a slice of it (dataInFrame). The replay store charges it against
 // RecentMaxBytes.
 func (m *message) heldBytes() int {
-	n := messageOverhead + len(m.frame) + len(m.id) + len(m.name) + len(m.target)
+	n := messageOverhead + len(m.frame) + len(m.idLine) + len(m.id) + len(m.name) + len(m.target)
 	if !m.dataInFrame {
 		n += len(m.data)
 	}
@@ -87,8 +102,12 @@ type MessageInfo struct {
 	Kind string
 	// Target is the user id or room; empty for "all".
 	Target string
-	Name   string
-	ID     string
+	// Name is the SSE event name; empty for the default "message".
+	Name string
+	// ID is the SSE id the streams write: the caller's Event.ID or
+	// Options.FrameID's, else the token of the event's position on this
+	// instance (see the package doc, "Positions").
+	ID string
 	// Data is the serialized payload. It is shared: do not modify it.
 	Data []byte
 	// Delivered is the number of local connections it was queued for.
@@ -99,8 +118,9 @@ type MessageInfo struct {
 
 // SendToUser queues ev for every stream of userID on this instance and
 // returns how many streams it was queued for. It never blocks on a client.
-// The event is also kept in the user's replay buffer, even when the user has
-// no stream here right now.
+// The event is also kept in the user's log, also while the user has no
+// stream here (for RecentTTL after its last one left), so a client that
+// comes back gets it.
 func (h *Hub) SendToUser(userID string, ev Event) (int, error) {
 	return h.send(context.Background(), kindUser, userID, ev)
 }
@@ -170,11 +190,10 @@ func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Even
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(data), max)
 	}
 	id := ev.ID
-	if id == "" && h.opts.FrameID == nil {
-		id = h.ids.next(h.now())
-	}
+	// The frame never holds the id line: a default event's id is its
+	// position, which deliver gives it; a caller's id gets its own line.
 	var r enriched
-	if err := h.callEnrich(ctx, &r, data, framing{id: id, name: ev.Name, ok: id != ""}, max); err != nil {
+	if err := h.callEnrich(ctx, &r, data, framing{name: ev.Name, ok: true}, max); err != nil {
 		return nil, err
 	}
 	// A well-formed object was checked by the enrichment's scan; no seq
@@ -182,7 +201,7 @@ func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Even
 	if !r.valid && !utf8.Valid(r.data) {
 		return nil, fmt.Errorf("%w: serialized data is not valid UTF-8", ErrInvalidEvent)
 	}
-	if id == "" {
+	if id == "" && h.opts.FrameID != nil {
 		if id, err = h.frameID(ev, r.data); err != nil {
 			if r.hasSeq {
 				h.seq.release(ctx, r.seq)
@@ -193,7 +212,11 @@ func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Even
 	if r.hasSeq {
 		h.seq.commit(ctx, r.seq)
 	}
-	return newMessage(kind, target, id, ev.Name, r.data, r.frame), nil
+	m := newMessage(kind, target, "", ev.Name, r.data, r.frame)
+	if id != "" {
+		m.id, m.idLine = id, idLine(id)
+	}
+	return m, nil
 }
 
 // checkTarget refuses an empty or too long user id or room.
@@ -333,87 +356,7 @@ func (h *Hub) frameID(ev Event, data []byte) (id string, err error) {
 	return id, nil
 }
 
-// deliver records m for replay and queues it for its local recipients,
-// atomically with respect to Register, then reports what happened.
-func (h *Hub) deliver(m *message) int {
-	var fx effects
-	h.mu.Lock()
-	for _, c := range h.recipients(m.kind, m.target) {
-		h.enqueue(c, m.frame, &fx)
-	}
-	// Recorded after the writers were woken (they start on the other
-	// cores meanwhile); still under h.mu, so atomic with Register.
-	h.replay.record(m)
-	for _, c := range fx.disconnect {
-		h.remove(c)
-	}
-	h.mu.Unlock()
-	h.settle(&fx)
-	return fx.delivered
-}
-
-// recipients returns the connections a message is for. The slice belongs to
-// the hub: use it only with h.mu held.
-func (h *Hub) recipients(kind targetKind, target string) []*Conn {
-	switch kind {
-	case kindUser:
-		if u := h.users[target]; u != nil {
-			return u.conns
-		}
-	case kindRoom:
-		return h.rooms[target]
-	case kindAll:
-		return h.all
-	}
-	return nil
-}
-
-// effects collects what fan-out did, to count and report once h.mu is released.
-type effects struct {
-	delivered  int
-	dropped    []dropReport
-	disconnect []*Conn
-}
-
-type dropReport struct {
-	conn   *Conn
-	code   string
-	frames int
-}
-
-// enqueue queues frame for c and applies its drop policy. h.mu held.
-func (h *Hub) enqueue(c *Conn, frame []byte, fx *effects) {
-	r := c.q.push(frame)
-	switch {
-	case r.queued:
-		fx.delivered++
-		if r.wake {
-			c.signal()
-		}
-		h.stats.peak(r.items, r.bytes)
-		if r.dropped > 0 {
-			h.stats.droppedOldest.Add(int64(r.dropped))
-			fx.dropped = append(fx.dropped, dropReport{c, CodeDropOldest, r.dropped})
-		}
-	case r.rejected:
-		h.stats.droppedNewest.Add(1)
-		fx.dropped = append(fx.dropped, dropReport{c, CodeDropNewest, 1})
-	case r.disconnect:
-		if c.close(ErrSlowClient) {
-			h.stats.disconnectedByBackpressure.Add(1)
-			fx.disconnect = append(fx.disconnect, c)
-		}
-	}
-}
-
-// settle reports drops and backpressure disconnects, without h.mu.
-func (h *Hub) settle(fx *effects) {
-	for _, d := range fx.dropped {
-		h.reportErr(&Error{Code: d.code, Level: LevelWarn, Op: "enqueue", Target: d.conn.id,
-			Err: fmt.Errorf("queue full (policy %s): %d frame(s) dropped for user %q", d.conn.cfg.policy, d.frames, d.conn.userID)})
-	}
-	for _, c := range fx.disconnect {
-		h.reportErr(&Error{Code: CodeSlowClient, Level: LevelWarn, Op: "enqueue", Target: c.id,
-			Err: fmt.Errorf("%w: user %q", ErrSlowClient, c.userID)})
-	}
+// idLine returns the SSE id line of a caller's id.
+func idLine(id string) []byte {
+	return append(append(append(make([]byte, 0, len(id)+5), "id: "...), id...), '\n')
 }

@@ -17,9 +17,11 @@ func SetSeqTimeouts(h *Hub, call, retryAfter time.Duration) {
 
 // BuildInfo is what build made of an event.
 type BuildInfo struct {
-	Data, Frame []byte
-	DataInFrame bool
-	HeldBytes   int
+	// Frame is the event without its id line; IDLine the line of a caller's
+	// or FrameID's id (a default id, the position, comes with delivery).
+	Data, Frame, IDLine []byte
+	DataInFrame         bool
+	HeldBytes           int
 }
 
 // Build prepares ev for user as SendToUser does, without delivering it.
@@ -28,5 +30,5 @@ func Build(h *Hub, user string, ev Event) (BuildInfo, error) {
 	if err != nil {
 		return BuildInfo{}, err
 	}
-	return BuildInfo{Data: m.data, Frame: m.frame, DataInFrame: m.dataInFrame, HeldBytes: m.heldBytes()}, nil
+	return BuildInfo{Data: m.data, Frame: m.frame, IDLine: m.idLine, DataInFrame: m.dataInFrame, HeldBytes: m.heldBytes()}, nil
 }

@@ -25,13 +25,16 @@ type Stats struct {
 	SeqIncrsLocal       int64 `json:"seqIncrsLocal"`
 	SeqIncrsRedis       int64 `json:"seqIncrsRedis"`
 	LastSeqKvFallbackAt int64 `json:"lastSeqKvFallbackAt"` // epoch ms; 0 never
-	// Replay.
-	ReplayHits     int64 `json:"replayHits"`     // reconnects with a known Last-Event-ID
-	ReplayMisses   int64 `json:"replayMisses"`   // unknown ids (gap events sent)
-	ReplayedEvents int64 `json:"replayedEvents"` // events written by replay
-	ReplayUsers    int64 `json:"replayUsers"`    // users holding a replay buffer
-	ReplayBytes    int64 `json:"replayBytes"`    // bytes replay holds: messages, users (ids, rooms, rings), rooms index; see Options.RecentMaxBytes
-	ReplayEvicted  int64 `json:"replayEvicted"`  // buffers evicted (LRU, TTL or byte bound)
+	// Replay and catch-up from the logs (one per user, room and everyone).
+	ReplayHits     int64 `json:"replayHits"`     // reconnects with a Last-Event-ID that names a position
+	ReplayMisses   int64 `json:"replayMisses"`   // reconnects with an unknown id (gap event sent)
+	ReplayedEvents int64 `json:"replayedEvents"` // events written from the logs (reconnects and catch-ups)
+	ReplayLogs     int64 `json:"replayLogs"`     // logs held: everyone's, and users' and rooms' read within RecentTTL
+	ReplayBytes    int64 `json:"replayBytes"`    // bytes the logs hold: events (frames, data, ids), logs, index; see Options.RecentMaxBytes
+	ReplayEvicted  int64 `json:"replayEvicted"`  // events and logs dropped (count, age, byte or log bound)
+	CatchUps       int64 `json:"catchUps"`       // queue overflows under CatchUp: the stream read its logs
+	GapEvents      int64 `json:"gapEvents"`      // gap events written (overflow, retention, unknown id, broker)
+	MissedEvents   int64 `json:"missedEvents"`   // events the gap events counted as lost
 	// Cross-instance.
 	Published        int64 `json:"published"`        // envelopes published
 	PublishErrors    int64 `json:"publishErrors"`    // envelopes the broker refused
@@ -53,7 +56,8 @@ type counters struct {
 	seqIncrsLocal, seqIncrsRedis             atomic.Int64
 	lastSeqKvFallbackAt                      atomic.Int64
 	replayHits, replayMisses, replayedEvents atomic.Int64
-	replayUsers, replayBytes, replayEvicted  atomic.Int64
+	replayLogs, replayBytes, replayEvicted   atomic.Int64
+	catchUps, gapEvents, gapMissed           atomic.Int64
 	published, publishErrors, received       atomic.Int64
 	invalidEnvelopes, brokerReconnects       atomic.Int64
 }
@@ -118,9 +122,12 @@ func (h *Hub) Stats() Stats {
 		ReplayHits:                 c.replayHits.Load(),
 		ReplayMisses:               c.replayMisses.Load(),
 		ReplayedEvents:             c.replayedEvents.Load(),
-		ReplayUsers:                c.replayUsers.Load(),
+		ReplayLogs:                 c.replayLogs.Load(),
 		ReplayBytes:                c.replayBytes.Load(),
 		ReplayEvicted:              c.replayEvicted.Load(),
+		CatchUps:                   c.catchUps.Load(),
+		GapEvents:                  c.gapEvents.Load(),
+		MissedEvents:               c.gapMissed.Load(),
 		Published:                  c.published.Load(),
 		PublishErrors:              c.publishErrors.Load(),
 		Received:                   c.received.Load(),

@@ -353,7 +353,10 @@ func TestRawHTTP11(t *testing.T) {
 	_, err = h.SendToUser("alice", ssekify.Event{ID: "1", Name: "n", Data: []byte("a\nb")})
 	require.NoError(t, err)
 	_ = conn.SetReadDeadline(time.Now().Add(wait))
-	want := "retry: 1000\n\nid: 1\nevent: n\ndata: a\ndata: b\n\n"
+	// The opening names the stream's start position (an id line without
+	// data), then the event.
+	want := "retry: 1000\n\n" + string(ssekify.AppendToken([]byte("id: "), ssekify.Epoch(h), 0)) + "\n\n" +
+		"id: 1\nevent: n\ndata: a\ndata: b\n\n"
 	got := make([]byte, len(want))
 	_, err = io.ReadFull(resp.Body, got)
 	require.NoError(t, err)

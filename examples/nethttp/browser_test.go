@@ -119,7 +119,8 @@ func TestBrowserReplayAfterReconnect(t *testing.T) {
 	}
 	prev := uint64(0)
 	for _, e := range got {
-		n, err := strconv.ParseUint(e.ID[strings.LastIndexByte(e.ID, '-')+1:], 10, 64)
+		// The ids are position tokens, v1.<epoch>.<position in base 36>.
+		n, err := strconv.ParseUint(e.ID[strings.LastIndexByte(e.ID, '.')+1:], 36, 64)
 		if err != nil || n <= prev {
 			t.Fatalf("ids not increasing: %+v", got)
 		}

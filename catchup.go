@@ -1,0 +1,77 @@
+package ssekify
+
+import "net/http"
+
+// catchUpPage bounds the events one read of the logs returns: a stream far
+// behind reads its logs page by page, each read a short critical section.
+const catchUpPage = 4096
+
+// catchUp writes what the stream's logs hold after its cursor, page by
+// page, until it has read them to their end; the last read, under the
+// hub's lock, switches the queue back to live, so every later event is
+// queued and none falls in between. What the logs no longer hold is
+// announced by the gap event at its place, before the events after it.
+func (c *Conn) catchUp(w http.ResponseWriter) error {
+	h := c.hub
+	for {
+		h.mu.Lock()
+		c.keys = c.logKeys(c.keys[:0])
+		page, lost, more := h.logs.read(c.keys, c.cursor, catchUpPage, c.batch[len(c.batch):])
+		if !more {
+			c.q.resume()
+		}
+		h.mu.Unlock()
+		h.stats.replayedEvents.Add(int64(len(page)))
+		msgs := page
+		if lost.any() {
+			lost.reason = reasonRetention
+			h.stats.gapMissed.Add(int64(lost.missed))
+			msgs = append([]*message{{gap: &lost}}, page...)
+			if !more {
+				c.cursor = max(c.cursor, lost.last)
+			}
+		}
+		err := c.send(w, msgs)
+		clear(page)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// logKeys appends the keys of the logs the stream reads: its user's, its
+// rooms' and everyone's. The server decides them, never the client. h.mu held.
+func (c *Conn) logKeys(dst []logKey) []logKey {
+	dst = append(dst, logKey{kindUser, c.userID}, allLog)
+	for room := range c.rooms {
+		dst = append(dst, logKey{kindRoom, room})
+	}
+	return dst
+}
+
+// send writes msgs in one write and one flush and moves the cursor past
+// them. Gap markers become gap events here, on the stream's own goroutine.
+func (c *Conn) send(w http.ResponseWriter, msgs []*message) error {
+	frames := c.frames[:0]
+	for _, m := range msgs {
+		switch {
+		case m.gap != nil:
+			frames = append(frames, c.hub.gapFrame(*m.gap, ""))
+			c.hub.stats.gapEvents.Add(1)
+		case m.idLine != nil:
+			frames = append(frames, m.idLine, m.frame)
+		default:
+			frames = append(frames, m.frame)
+		}
+		if m.pos > c.cursor {
+			c.cursor = m.pos
+		}
+	}
+	err := c.write(w, frames)
+	clear(frames)
+	c.frames = frames[:0]
+	if err == nil {
+		c.hub.stats.sent.add(c.shard, int64(len(msgs)))
+	}
+	return err
+}
