@@ -25,7 +25,6 @@ func (c *Conn) catchUp(w http.ResponseWriter) error {
 		msgs := page
 		if lost.any() {
 			lost.reason = reasonRetention
-			h.stats.gapMissed.Add(int64(lost.missed))
 			msgs = append([]*message{{gap: &lost}}, page...)
 			if !more {
 				c.cursor = max(c.cursor, lost.last)
@@ -58,6 +57,7 @@ func (c *Conn) send(w http.ResponseWriter, msgs []*message) error {
 		case m.gap != nil:
 			frames = append(frames, c.hub.gapFrame(*m.gap, ""))
 			c.hub.stats.gapEvents.Add(1)
+			c.hub.stats.gapMissed.Add(int64(m.gap.missed))
 		case m.idLine != nil:
 			frames = append(frames, m.idLine, m.frame)
 		default:
