@@ -51,27 +51,36 @@ func (c *Conn) logKeys(dst []logKey) []logKey {
 // send writes msgs in one write and one flush and moves the cursor past
 // them. Gap markers become gap events here, on the stream's own goroutine.
 func (c *Conn) send(w http.ResponseWriter, msgs []*message) error {
+	h := c.hub
 	frames := c.frames[:0]
+	events := 0
 	for _, m := range msgs {
 		switch {
 		case m.gap != nil:
-			frames = append(frames, c.hub.gapFrame(*m.gap, ""))
-			c.hub.stats.gapEvents.Add(1)
-			c.hub.stats.gapMissed.Add(int64(m.gap.missed))
+			h.stats.gapMissed.Add(int64(m.gap.missed))
+			if h.opts.NoGapEvent {
+				continue // counted, not told (the option's choice)
+			}
+			frames = append(frames, h.gapFrame(*m.gap, ""))
+			h.stats.gapEvents.Add(1)
 		case m.idLine != nil:
 			frames = append(frames, m.idLine, m.frame)
 		default:
 			frames = append(frames, m.frame)
 		}
+		events++
 		if m.pos > c.cursor {
 			c.cursor = m.pos
 		}
+	}
+	if events == 0 {
+		return nil
 	}
 	err := c.write(w, frames)
 	clear(frames)
 	c.frames = frames[:0]
 	if err == nil {
-		c.hub.stats.sent.add(c.shard, int64(len(msgs)))
+		h.stats.sent.add(c.shard, int64(events))
 	}
 	return err
 }

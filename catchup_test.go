@@ -283,3 +283,31 @@ func TestReconnectLoop(t *testing.T) {
 	}
 	t.Logf("%d reconnects, %d events", iterations, total)
 }
+
+// TestNoGapEventCountsLosses: with the gap event turned off, losses are not
+// told in the stream but still counted.
+func TestNoGapEventCountsLosses(t *testing.T) {
+	h := newHub(t, &ssekify.Options{KeepAlive: -1, NoGapEvent: true})
+	srv := stallServer(t, h, &ssekify.RegisterOptions{DropPolicy: ssekify.DropOldest, SetDropPolicy: true})
+	s := connect(t, srv, "u", "", nil)
+	eventually(t, "registered", func() bool { return h.IsOnline("u") })
+	payload := strings.Repeat("x", 8<<10)
+	for i := range 1000 {
+		_, err := h.SendToUser("u", ssekify.Event{Data: json.RawMessage(`"` + strconv.Itoa(i) + payload + `"`)})
+		require.NoError(t, err)
+	}
+	_, err := h.SendToUser("u", ssekify.Event{Data: json.RawMessage(`"end"`)})
+	require.NoError(t, err)
+	for {
+		ev, err := s.Next(wait)
+		require.NoError(t, err)
+		require.NotEqual(t, ssekify.DefaultGapEvent, ev.Type)
+		if ev.Data == `"end"` {
+			break
+		}
+	}
+	st := h.Stats()
+	require.Zero(t, st.GapEvents)
+	require.Positive(t, st.MissedEvents)
+	require.Equal(t, st.DroppedOldest, st.MissedEvents)
+}
