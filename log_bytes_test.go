@@ -3,7 +3,7 @@ package ssekify_test
 import (
 	"encoding/json"
 	"fmt"
-		"net/http"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -133,4 +133,3 @@ func TestLogBytesSeparateData(t *testing.T) {
 	require.Equal(t, 8, g.Missed+held, "what is not replayed is counted")
 	require.Positive(t, held)
 }
-
