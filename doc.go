@@ -137,10 +137,17 @@
 // every number comes from an atomic INCR of Seq.KeyPrefix+key with expiry
 // Seq.RedisTTL, so all instances, and Send* and Publish* alike, share one
 // sequence per key; a final message deletes the key (Stats.SeqIncrsRedis).
-// When an INCR fails, that message is numbered by the local counter, which
-// follows the last number the Counter gave, and SEQ_KV_FALLBACK (level
-// warn) is reported and Stats.LastSeqKvFallbackAt set. A broker without a
-// Counter is reported once, the same way.
+// A send that is refused uses no number: every check runs before the
+// number is taken (MaxPayloadBytes includes room for the seq member), and
+// when Options.FrameID refuses the final payload the number is given back.
+// When the Counter fails, the hub numbers locally for a few seconds before
+// it tries Redis again, so a stalled Redis does not slow every send, and
+// reports SEQ_KV_FALLBACK (level warn) once per outage, setting
+// Stats.LastSeqKvFallbackAt. The numbers handed out locally are a floor for
+// the Counter when it is back (FloorCounter, which RedisBroker is), so a
+// scope never repeats a number after an outage; two instances numbering
+// the same scope during one outage may. A broker without a Counter is
+// reported once, the same way.
 //
 // # Redis
 //

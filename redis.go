@@ -15,9 +15,9 @@ import (
 // before the broker pings Redis; see WithRedisHealthCheck.
 const DefaultRedisHealthCheck = 3 * time.Second
 
-// RedisBroker is a Broker and Counter on Redis, through go-redis v9: PUBLISH
-// and SUBSCRIBE for envelopes, INCR with PEXPIRE for global sequence
-// numbers. It works with any redis.UniversalClient: a single node
+// RedisBroker is a Broker and FloorCounter on Redis, through go-redis v9:
+// PUBLISH and SUBSCRIBE for envelopes, Lua scripts (INCR with a floor and
+// PEXPIRE, a compare-and-decrement) for global sequence numbers. It works with any redis.UniversalClient: a single node
 // (redis.NewClient), Sentinel (redis.NewFailoverClient) or Cluster
 // (redis.NewClusterClient). go-redis keeps one dedicated connection for each
 // subscription and a pool for PUBLISH and INCR.
