@@ -37,6 +37,7 @@ type memLogs struct {
 	now        func() time.Time
 	stats      *counters
 
+	stale     int // index entries whose event left its log (compact)
 	logs      map[logKey]*targetLog
 	all       *targetLog
 	fifo      fifoRing
@@ -137,6 +138,7 @@ func (s *memLogs) append(m *message) {
 	}
 	if l.n == s.maxEvents {
 		l.dropHead(s)
+		s.stale++ // its index entry stays until compact or the head
 	}
 	if l.n == len(l.ring) {
 		l.grow(s)
@@ -146,6 +148,7 @@ func (s *memLogs) append(m *message) {
 	s.fifo.push(fifoItem{log: l, pos: m.pos, at: s.now().UnixNano()})
 	s.bytes += int64(m.heldBytes()) + fifoEntry
 	s.trim()
+	s.compact()
 	s.publish()
 }
 
@@ -202,9 +205,33 @@ func (s *memLogs) trim() {
 func (s *memLogs) popOldest() {
 	e := s.fifo.pop()
 	s.bytes -= fifoEntry
-	if l := e.log; !l.gone && l.n > 0 && l.ring[l.head].pos == e.pos {
-		l.dropHead(s)
+	if e.live() {
+		e.log.dropHead(s)
+	} else {
+		s.stale--
 	}
+}
+
+// live reports whether e's event is still in its log: a log drops events
+// only from its head, so it holds every position of its own from its head on.
+func (e fifoItem) live() bool {
+	l := e.log
+	return !l.gone && l.n > 0 && e.pos >= l.ring[l.head].pos
+}
+
+// compact drops the stale entries of the index once they are more than
+// half of it: an event that left its log early (its log's count bound, a
+// clear, a forgotten log) leaves its entry behind, and a busy log would
+// otherwise fill the index with them. O(1) amortized: each pass at least
+// halves the index.
+func (s *memLogs) compact() {
+	if s.stale < 1024 || 2*s.stale < s.fifo.n {
+		return
+	}
+	before := s.fifo.n
+	s.fifo.filter(fifoItem.live)
+	s.bytes -= int64(before-s.fifo.n) * fifoEntry
+	s.stale = 0
 }
 
 // sweep drops the events older than the TTL and forgets the logs offline
@@ -234,6 +261,7 @@ func (s *memLogs) forget(l *targetLog) {
 	}
 	s.lostFloor = max(s.lostFloor, l.lastPos, l.lostUpTo)
 	s.off.remove(l)
+	s.stale += l.n
 	l.gone, l.ring, l.n = true, nil, 0
 	delete(s.logs, l.key)
 	s.stats.replayLogs.Add(-1)
@@ -372,19 +400,22 @@ func (s *memLogs) find(keys []logKey, id string) (uint64, bool) {
 }
 
 func (s *memLogs) clear(userID string) {
+	empty := func(l *targetLog) {
+		s.stale += l.n
+		for l.n > 0 {
+			l.dropHead(s)
+		}
+	}
 	if userID != "" {
 		if l := s.logs[logKey{kindUser, userID}]; l != nil {
-			for l.n > 0 {
-				l.dropHead(s)
-			}
+			empty(l)
 		}
 	} else {
 		for _, l := range s.logs {
-			for l.n > 0 {
-				l.dropHead(s)
-			}
+			empty(l)
 		}
 	}
+	s.compact()
 	s.publish()
 }
 
@@ -463,6 +494,28 @@ func (f *fifoRing) push(e fifoItem) {
 	}
 	f.buf[(f.head+f.n)%len(f.buf)] = e
 	f.n++
+}
+
+// filter keeps the entries for which keep is true, in order.
+func (f *fifoRing) filter(keep func(fifoItem) bool) {
+	n := 0
+	for i := 0; i < f.n; i++ {
+		if e := f.buf[(f.head+i)%len(f.buf)]; keep(e) {
+			f.buf[(f.head+n)%len(f.buf)] = e
+			n++
+		}
+	}
+	for i := n; i < f.n; i++ {
+		f.buf[(f.head+i)%len(f.buf)] = fifoItem{}
+	}
+	f.n = n
+	if f.n < len(f.buf)/4 && len(f.buf) > 1024 {
+		buf := make([]fifoItem, max(2*f.n, 64))
+		for i := 0; i < f.n; i++ {
+			buf[i] = f.buf[(f.head+i)%len(f.buf)]
+		}
+		f.buf, f.head = buf, 0
+	}
 }
 
 func (f *fifoRing) first() fifoItem { return f.buf[f.head] }
