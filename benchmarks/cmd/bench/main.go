@@ -1,14 +1,16 @@
 // Command bench builds every benchmark server and the load client, runs
-// every scenario against every library in fresh server processes, for
-// several rounds, and prints a markdown table of each figure per library
-// with its ratio to ssekify. A full run also writes the table to
+// every scenario against every library in fresh server processes, in each
+// configuration (tuned: the same queue bounds for every library that has
+// one; defaults: every library as shipped), for several rounds, and prints
+// a markdown table of each figure per library and configuration with its
+// ratio to ssekify's. A full run also writes the table to
 // results/latest.md; every raw report goes to results/latest.raw (or
 // results/quick.raw with -quick).
 //
 // Run it from the benchmarks directory:
 //
-//	go run ./cmd/bench            # full run, 5 to 10 minutes
-//	go run ./cmd/bench -quick     # smoke run at reduced sizes
+//	go run ./cmd/bench            # full run, both configurations, 2 rounds
+//	go run ./cmd/bench -quick     # smoke run at reduced sizes, 1 round
 package main
 
 import (
@@ -38,9 +40,16 @@ var allLibs = []string{"ssekify", "baseline", "r3labs", "tmaxmax", "centrifuge"}
 
 const refLib = "ssekify"
 
+// allConfigs lists the configurations in report order: "tuned" gives every
+// library that has a per-connection queue bound the same one (-queue-items,
+// -queue-bytes); "defaults" runs every library as shipped, with no queue
+// flag at all.
+var allConfigs = []string{"tuned", "defaults"}
+
 type options struct {
 	libs       []string
 	scenarios  []string
+	configs    []string
 	rounds     int
 	quick      bool
 	pin        bool
@@ -53,11 +62,12 @@ type options struct {
 
 func main() {
 	var o options
-	var libs, scens string
+	var libs, scens, configs string
 	flag.StringVar(&libs, "libs", strings.Join(allLibs, ","), "comma-separated libraries to run")
-	flag.StringVar(&scens, "scenarios", "burst,latency,idle,slow", "comma-separated scenarios to run")
-	flag.IntVar(&o.rounds, "rounds", 2, "full rounds over every scenario and library")
-	flag.BoolVar(&o.quick, "quick", false, "scale every scenario down for a smoke run")
+	flag.StringVar(&configs, "configs", strings.Join(allConfigs, ","), "comma-separated configurations: tuned (the same queue bounds for every library that has one) and defaults (every library as shipped)")
+	flag.StringVar(&scens, "scenarios", "burst,latency,idle,slow,stall,stall1k", "comma-separated scenarios to run")
+	flag.IntVar(&o.rounds, "rounds", 2, "full rounds over every scenario and library (1 with -quick unless given)")
+	flag.BoolVar(&o.quick, "quick", false, "scale every scenario down for a smoke run of one round")
 	flag.BoolVar(&o.pin, "pin", false, "pin the server to CPU 1 and the load client to CPU 0 (taskset)")
 	flag.StringVar(&o.out, "out", "auto", "markdown report file (empty: none; auto: results/latest.md, or none with -quick)")
 	flag.StringVar(&o.raw, "raw", "auto", "raw JSON reports file (empty: none; auto: results/latest.raw, or results/quick.raw with -quick)")
@@ -67,6 +77,9 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("bench: ")
+	if o.quick && !flagGiven("rounds") {
+		o.rounds = 1
+	}
 	if o.out == "auto" {
 		o.out = "results/latest.md"
 		if o.quick {
@@ -81,6 +94,15 @@ func main() {
 	}
 	o.libs = splitList(libs)
 	o.scenarios = splitList(scens)
+	o.configs = splitList(configs)
+	for _, c := range o.configs {
+		if !slices.Contains(allConfigs, c) {
+			log.Fatalf("unknown configuration %q (have %s)", c, strings.Join(allConfigs, ", "))
+		}
+	}
+	if len(o.configs) == 0 {
+		log.Fatal("-configs names no configuration")
+	}
 	for _, l := range o.libs {
 		if !slices.Contains(allLibs, l) {
 			log.Fatalf("unknown library %q (have %s)", l, strings.Join(allLibs, ", "))
@@ -98,6 +120,13 @@ func main() {
 	if err := run(o); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// flagGiven reports whether the flag was set on the command line.
+func flagGiven(name string) bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 func splitList(s string) []string {
@@ -124,6 +153,7 @@ type result struct {
 	Round    int          `json:"round"`
 	Scenario string       `json:"scenario"`
 	Key      string       `json:"key,omitempty"`
+	Config   string       `json:"config"`
 	Lib      string       `json:"lib"`
 	Report   *wire.Report `json:"report,omitempty"`
 	// Err is a failure of the runner's own: build, start, or a load client
@@ -140,7 +170,7 @@ type result struct {
 	Tries int `json:"tries"`
 }
 
-type resultKey struct{ scenario, key, lib string }
+type resultKey struct{ config, scenario, key, lib string }
 
 func run(o options) error {
 	start := time.Now()
@@ -209,28 +239,30 @@ func run(o options) error {
 		}
 		for _, sc := range scens {
 			for _, sp := range sc.runs {
-				for _, lib := range libs {
-					var r result
-					if msg, bad := buildErr[lib]; bad {
-						r = result{Round: round, Scenario: sc.name, Key: sp.key, Lib: lib, Err: "build: " + msg}
-					} else {
-						quiet(30 * time.Second)
-						r = runOne(o, round, sc, sp, lib)
-						r.Tries = 1
-						if o.busy > 0 && r.OtherCPU > o.busy && repeats < maxRepeats {
-							repeats++
-							log.Printf("round %d %s%s %-10s other processes used %.0f%% of the CPU: once more", round, sc.name, suffix(sp.key), lib, r.OtherCPU)
+				for _, conf := range o.configs {
+					for _, lib := range libs {
+						var r result
+						if msg, bad := buildErr[lib]; bad {
+							r = result{Round: round, Scenario: sc.name, Key: sp.key, Config: conf, Lib: lib, Err: "build: " + msg}
+						} else {
 							quiet(30 * time.Second)
-							r = runOne(o, round, sc, sp, lib)
-							r.Tries = 2
+							r = runOne(o, round, sc, sp, conf, lib)
+							r.Tries = 1
+							if o.busy > 0 && r.OtherCPU > o.busy && repeats < maxRepeats {
+								repeats++
+								log.Printf("round %d %s%s %-8s %-10s other processes used %.0f%% of the CPU: once more", round, sc.name, suffix(sp.key), conf, lib, r.OtherCPU)
+								quiet(30 * time.Second)
+								r = runOne(o, round, sc, sp, conf, lib)
+								r.Tries = 2
+							}
 						}
-					}
-					log.Printf("round %d %s%s %-10s %s (%.1fs, other CPU %.0f%%)", round, sc.name, suffix(sp.key), lib, summary(r), r.WallSec, r.OtherCPU)
-					k := resultKey{sc.name, sp.key, lib}
-					results[k] = append(results[k], r)
-					if rawOut != nil {
-						b, _ := json.Marshal(r)
-						_, _ = rawOut.Write(append(b, '\n'))
+						log.Printf("round %d %s%s %-8s %-10s %s (%.1fs, other CPU %.0f%%)", round, sc.name, suffix(sp.key), conf, lib, summary(r), r.WallSec, r.OtherCPU)
+						k := resultKey{conf, sc.name, sp.key, lib}
+						results[k] = append(results[k], r)
+						if rawOut != nil {
+							b, _ := json.Marshal(r)
+							_, _ = rawOut.Write(append(b, '\n'))
+						}
 					}
 				}
 			}
@@ -282,11 +314,11 @@ func firstLine(s string) string {
 	return s
 }
 
-// runOne starts a fresh server for lib, runs the load client against it,
-// and stops the server.
-func runOne(o options, round int, sc scenario, sp spec, lib string) (r result) {
+// runOne starts a fresh server for lib in configuration conf, runs the load
+// client against it, and stops the server.
+func runOne(o options, round int, sc scenario, sp spec, conf, lib string) (r result) {
 	t0 := time.Now()
-	r = result{Round: round, Scenario: sc.name, Key: sp.key, Lib: lib}
+	r = result{Round: round, Scenario: sc.name, Key: sp.key, Config: conf, Lib: lib}
 	defer func() { r.WallSec = time.Since(t0).Seconds() }()
 
 	port, err := freePort()
@@ -295,7 +327,11 @@ func runOne(o options, round int, sc scenario, sp spec, lib string) (r result) {
 		return r
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	args := append([]string{"-port", itoa(port), "-queue-items", itoa(o.queueItems), "-queue-bytes", itoa(o.queueBytes)}, sp.server...)
+	args := []string{"-port", itoa(port)}
+	if conf == "tuned" {
+		args = append(args, "-queue-items", itoa(o.queueItems), "-queue-bytes", itoa(o.queueBytes))
+	}
+	args = append(args, sp.server...)
 	srv := command(o.pin, "1", "bin/"+lib, args...)
 	slog := &tailBuffer{max: 4096}
 	srv.Stdout, srv.Stderr = slog, slog

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ type metric struct {
 	better int
 	// partial lets the figure be read from a run that did not complete.
 	partial bool
+	// lead marks a deliveries/s figure whose lead over the other libraries
+	// the line under the table tells.
+	lead bool
 	// value returns the figure, or a text to show instead of a number.
 	value  func(r *wire.Report) (v float64, text string)
 	format func(float64) string
@@ -82,6 +86,73 @@ func deliveryRate(r *wire.Report) (float64, string) {
 	return r.DeliveriesPerSec, ""
 }
 
+// checkText tells a delivery check as lost/gap/dup/reord: messages neither
+// received nor covered by a gap event, covered by gap events, received
+// twice, received out of order; then anything else amiss. In a run that
+// ended early (stuck, time limit), "lost" holds what had not come yet.
+func checkText(c *wire.Check, ended bool) (float64, string) {
+	if c == nil || c.Streams == 0 {
+		return math.NaN(), ""
+	}
+	t := fmt.Sprintf("%s/%s/%s/%s", count(c.Lost), count(c.GapCovered), count(c.Duplicates), count(c.Reordered))
+	var extra []string
+	if c.BadIDs > 0 {
+		extra = append(extra, count(c.BadIDs)+" bad ids")
+	}
+	if c.OverAnnounced > 0 {
+		extra = append(extra, count(c.OverAnnounced)+" over-announced")
+	}
+	if c.GapInexact > 0 {
+		extra = append(extra, count(c.GapInexact)+" inexact gaps")
+	}
+	if c.Closed > 0 {
+		extra = append(extra, itoa(c.Closed)+" closed")
+	}
+	if ended && c.Lost > 0 {
+		extra = append(extra, "run ended early")
+	}
+	if len(extra) > 0 {
+		t += " (" + strings.Join(extra, ", ") + ")"
+	}
+	return math.NaN(), t
+}
+
+// count formats a count compactly: 12, 3.4k, 1.2M.
+func count(n int64) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.1fM", float64(n)/1e6)
+	case n >= 1e4:
+		return fmt.Sprintf("%.0fk", float64(n)/1e3)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fk", float64(n)/1e3)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func healthyCheck(r *wire.Report) (float64, string) { return checkText(r.Healthy, !r.OK) }
+func stalledCheck(r *wire.Report) (float64, string) { return checkText(r.StalledCheck, !r.OK) }
+
+// stalledGot is the share of the messages the stalled streams received.
+func stalledGot(r *wire.Report) (float64, string) {
+	c := r.StalledCheck
+	if c == nil || c.Expected == 0 {
+		return math.NaN(), ""
+	}
+	return 100 * float64(c.Received) / float64(c.Expected), ""
+}
+
+// rssGrowth is a VmRSS figure of the report over RSSBefore, in MiB.
+func rssGrowth(f func(r *wire.Report) int64) func(r *wire.Report) (float64, string) {
+	return func(r *wire.Report) (float64, string) {
+		v := f(r)
+		if v == 0 || r.RSSBefore == 0 {
+			return math.NaN(), ""
+		}
+		return float64(v-r.RSSBefore) / (1 << 20), ""
+	}
+}
+
 func perStream(f func(s *wire.Stats) float64, div float64) func(r *wire.Report) (float64, string) {
 	return func(r *wire.Report) (float64, string) {
 		if r.Before == nil || r.After == nil || r.Conns == 0 {
@@ -95,7 +166,7 @@ func metrics(scenario string) []metric {
 	switch scenario {
 	case "burst":
 		return []metric{
-			{header: "deliveries/s ↑", better: 1, value: deliveryRate, format: fmtK},
+			{header: "deliveries/s ↑", better: 1, lead: true, value: deliveryRate, format: fmtK},
 			{header: "server CPU µs/delivery ↓", better: -1, format: fmtF(2), value: func(r *wire.Report) (float64, string) {
 				return perDelivery(float64(r.ServerCPUNs)/1e3, r), ""
 			}},
@@ -103,6 +174,7 @@ func metrics(scenario string) []metric {
 				return perDelivery(float64(r.ServerMallocs), r), ""
 			}},
 			{header: "p99 latency ms ↓", better: -1, format: fmtMs, value: func(r *wire.Report) (float64, string) { return num(ms(r.LatP99Ns)) }},
+			{header: "lost/gap/dup/reord", partial: true, format: fmtF(0), value: healthyCheck},
 			{header: "load client CPU %", format: fmtF(0), value: clientCPU},
 		}
 	case "latency":
@@ -113,6 +185,7 @@ func metrics(scenario string) []metric {
 			{header: "server CPU µs/delivery ↓", better: -1, format: fmtF(2), value: func(r *wire.Report) (float64, string) {
 				return perDelivery(float64(r.ServerCPUNs)/1e3, r), ""
 			}},
+			{header: "lost/gap/dup/reord", partial: true, format: fmtF(0), value: healthyCheck},
 			{header: "load client CPU %", format: fmtF(0), value: clientCPU},
 		}
 	case "idle":
@@ -146,6 +219,27 @@ func metrics(scenario string) []metric {
 				}
 				return ms(r.Publish.TotalPublishNs), ""
 			}},
+			{header: "publish max ms ↓", key: "stall", better: -1, partial: true, format: fmtMs, value: func(r *wire.Report) (float64, string) {
+				if r.Publish == nil {
+					return math.NaN(), "blocked"
+				}
+				return ms(r.Publish.MaxPublishNs), ""
+			}},
+			{header: "others lost/gap/dup/reord", key: "stall", partial: true, format: fmtF(0), value: healthyCheck},
+			{header: "stalled lost/gap/dup/reord", key: "stall", partial: true, format: fmtF(0), value: stalledCheck},
+		}
+	case "stall", "stall1k":
+		return []metric{
+			{header: "ref deliveries/s ↑", key: "ref", better: 1, partial: true, lead: true, value: deliveryRate, format: fmtK},
+			{header: "deliveries/s to the others ↑", key: "stall", better: 1, partial: true, lead: true, value: deliveryRate, format: fmtK},
+			{header: "others' p99 ms ↓", key: "stall", better: -1, format: fmtMs, value: func(r *wire.Report) (float64, string) { return num(ms(r.LatP99Ns)) }},
+			{header: "ref lost/gap/dup/reord", key: "ref", partial: true, format: fmtF(0), value: healthyCheck},
+			{header: "others lost/gap/dup/reord", key: "stall", partial: true, format: fmtF(0), value: healthyCheck},
+			{header: "stalled got % ↑", key: "stall", better: 1, partial: true, format: fmtF(1), value: stalledGot},
+			{header: "stalled lost/gap/dup/reord", key: "stall", partial: true, format: fmtF(0), value: stalledCheck},
+			{header: "RSS MiB at resume ↓", key: "stall", better: -1, partial: true, format: fmtF(1), value: rssGrowth(func(r *wire.Report) int64 { return r.RSSStall })},
+			{header: "RSS MiB peak ↓", key: "stall", better: -1, partial: true, format: fmtF(1), value: rssGrowth(func(r *wire.Report) int64 { return r.RSSPeak })},
+			{header: "RSS MiB after ↓", key: "stall", better: -1, partial: true, format: fmtF(1), value: rssGrowth(func(r *wire.Report) int64 { return r.RSSDrained })},
 			{header: "publish max ms ↓", key: "stall", better: -1, partial: true, format: fmtMs, value: func(r *wire.Report) (float64, string) {
 				if r.Publish == nil {
 					return math.NaN(), "blocked"
@@ -217,20 +311,24 @@ func render(o options, z sizes, scens []scenario, results map[resultKey][]result
 	fmt.Fprintf(&b, "Machine: %s. %s. Server and load client are separate processes on the same machine%s.\n\n",
 		machine(), goVersion(), pinText(o.pin))
 	fmt.Fprintf(&b, "Libraries: %s.\n\n", versions())
-	fmt.Fprintf(&b, "Each cell is `round 1 · round 2`, then the ratio of the library's mean to ssekify's (`×2.0` = twice ssekify's figure); "+
-		"↑ marks figures where higher is better, ↓ where lower is. Queue bounds set where a library has one: %d frames, %d KiB per connection.\n\n",
-		o.queueItems, o.queueBytes>>10)
+	fmt.Fprintf(&b, "Each cell is `round 1 · round 2`, then the ratio of the library's mean to ssekify's in the same configuration (`×2.0` = twice ssekify's figure); "+
+		"↑ marks figures where higher is better, ↓ where lower is.\n\n")
+	fmt.Fprintf(&b, "Configurations: %s.\n\n", configText(o))
+	fmt.Fprintf(&b, "Delivery checks (`lost/gap/dup/reord`): per stream, from each payload's sequence number, the messages neither received nor announced by a gap event "+
+		"(for a library without gap events, every one not received), those ssekify's gap event (`ssekify:gap`) announced at their place, "+
+		"those received twice, and those received after a later one; ssekify's position ids (`v1.<epoch>.<pos>`) must also increase along every stream. "+
+		"`0/0/0/0`: every stream got every message once, in order.\n\n")
 	for _, sc := range scens {
 		fmt.Fprintf(&b, "## %s\n\n%s\n\n", sc.title, sc.about)
 		cols := metrics(sc.name)
-		b.WriteString("| library |")
+		b.WriteString("| library | config |")
 		for _, m := range cols {
 			b.WriteString(" " + m.header + " |")
 		}
 		if sc.name == "slow" {
 			b.WriteString(" what happens to the stalled streams |")
 		}
-		b.WriteString("\n|---|")
+		b.WriteString("\n|---|---|")
 		for range cols {
 			b.WriteString("---:|")
 		}
@@ -238,25 +336,30 @@ func render(o options, z sizes, scens []scenario, results map[resultKey][]result
 			b.WriteString("---|")
 		}
 		b.WriteString("\n")
-		for _, lib := range o.libs {
-			fmt.Fprintf(&b, "| %s |", lib)
-			for _, m := range cols {
-				c := makeCell(m, results[resultKey{sc.name, m.key, lib}])
-				text := strings.Join(c.texts, " · ")
-				if m.better != 0 && lib != refLib {
-					ref := makeCell(m, results[resultKey{sc.name, m.key, refLib}])
-					lv, ok1 := c.mean()
-					rv, ok2 := ref.mean()
-					if ok1 && ok2 && rv != 0 {
-						text += fmt.Sprintf(" (×%s)", ratio(lv/rv))
+		for _, conf := range o.configs {
+			for _, lib := range o.libs {
+				fmt.Fprintf(&b, "| %s | %s |", lib, conf)
+				for _, m := range cols {
+					c := makeCell(m, results[resultKey{conf, sc.name, m.key, lib}])
+					text := strings.Join(c.texts, " · ")
+					if m.better != 0 && lib != refLib {
+						ref := makeCell(m, results[resultKey{conf, sc.name, m.key, refLib}])
+						lv, ok1 := c.mean()
+						rv, ok2 := ref.mean()
+						if ok1 && ok2 && rv != 0 {
+							text += fmt.Sprintf(" (×%s)", ratio(lv/rv))
+						}
 					}
+					b.WriteString(" " + text + " |")
 				}
-				b.WriteString(" " + text + " |")
+				if sc.name == "slow" {
+					b.WriteString(" " + outcomes(results[resultKey{conf, sc.name, "stall", lib}]) + " |")
+				}
+				b.WriteString("\n")
 			}
-			if sc.name == "slow" {
-				b.WriteString(" " + outcomes(results[resultKey{sc.name, "stall", lib}]) + " |")
-			}
-			b.WriteString("\n")
+		}
+		if lead := leads(o, sc, cols, results); lead != "" {
+			b.WriteString("\n" + lead + "\n")
 		}
 		b.WriteString("\n" + noise(o, sc, results) + "\n\n")
 	}
@@ -266,13 +369,79 @@ func render(o options, z sizes, scens []scenario, results map[resultKey][]result
 	return b.String()
 }
 
+// configText describes the configurations of the report.
+func configText(o options) string {
+	var parts []string
+	for _, c := range o.configs {
+		switch c {
+		case "tuned":
+			parts = append(parts, fmt.Sprintf("`tuned` gives every library that has a per-connection queue bound the same one, %d frames and %d KiB "+
+				"(ssekify MaxQueueItems/MaxQueueBytes, baseline's channel, centrifuge ClientQueueMaxSize; r3labs and tmaxmax take none)",
+				o.queueItems, o.queueBytes>>10))
+		case "defaults":
+			parts = append(parts, "`defaults` runs every library as shipped, with no queue option: ssekify 100 frames / 256 KiB per queue, DropPolicy CatchUp, "+
+				"logs of 4096 events per target and 64 MiB in all (RecentBufferSize, RecentMaxBytes); baseline's channel 1024 frames; centrifuge 1 MiB; "+
+				"r3labs and tmaxmax as always")
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// leads tells, for each deliveries/s column marked lead, ssekify's mean
+// over the best other library's (the net/http baseline apart) and over the
+// baseline's, per configuration.
+func leads(o options, sc scenario, cols []metric, results map[resultKey][]result) string {
+	if !slices.Contains(o.libs, refLib) {
+		return ""
+	}
+	var lines []string
+	for _, m := range cols {
+		if !m.lead {
+			continue
+		}
+		var parts []string
+		for _, conf := range o.configs {
+			rv, ok := makeCell(m, results[resultKey{conf, sc.name, m.key, refLib}]).mean()
+			if !ok || rv == 0 {
+				continue
+			}
+			best, bestLib := 0.0, ""
+			var base string
+			for _, lib := range o.libs {
+				if lib == refLib {
+					continue
+				}
+				v, ok := makeCell(m, results[resultKey{conf, sc.name, m.key, lib}]).mean()
+				if !ok || v <= 0 {
+					continue
+				}
+				if lib == "baseline" {
+					base = fmt.Sprintf(", ×%s over the net/http baseline", ratio(rv/v))
+					continue
+				}
+				if v > best {
+					best, bestLib = v, lib
+				}
+			}
+			if bestLib == "" {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s ×%s over the best other library (%s)%s", conf, ratio(rv/best), bestLib, base))
+		}
+		if len(parts) > 0 {
+			lines = append(lines, fmt.Sprintf("ssekify's lead in *%s* (target ≥ ×3): %s.", strings.TrimSuffix(m.header, " ↑"), strings.Join(parts, "; ")))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 // noise tells how much CPU other processes took during a scenario's runs.
 func noise(o options, sc scenario, results map[resultKey][]result) string {
 	var other []float64
 	repeated := 0
 	for _, sp := range sc.runs {
-		for _, lib := range o.libs {
-			for _, r := range results[resultKey{sc.name, sp.key, lib}] {
+		for _, k := range runKeys(o, sc.name, sp.key) {
+			for _, r := range results[k] {
 				if r.Tries == 0 {
 					continue
 				}
@@ -388,11 +557,11 @@ func failures(o options, scens []scenario, results map[resultKey][]result) strin
 	var b strings.Builder
 	for _, sc := range scens {
 		for _, sp := range sc.runs {
-			for _, lib := range o.libs {
-				for _, r := range results[resultKey{sc.name, sp.key, lib}] {
+			for _, k := range runKeys(o, sc.name, sp.key) {
+				for _, r := range results[k] {
 					msg := r.Err
 					if msg == "" && r.Report != nil && !r.Report.OK {
-						if sp.key == "stall" {
+						if sc.name == "slow" && sp.key == "stall" {
 							continue // told in the table's last column
 						}
 						msg = r.Report.Error
@@ -400,12 +569,24 @@ func failures(o options, scens []scenario, results map[resultKey][]result) strin
 					if msg == "" {
 						continue
 					}
-					fmt.Fprintf(&b, "- %s%s, %s, round %d: %s\n", sc.name, suffix(sp.key), lib, r.Round, msg)
+					fmt.Fprintf(&b, "- %s%s, %s, %s, round %d: %s\n", sc.name, suffix(sp.key), k.config, k.lib, r.Round, msg)
 				}
 			}
 		}
 	}
 	return b.String()
+}
+
+// runKeys returns the result keys of one run of a scenario: every
+// configuration and library.
+func runKeys(o options, scenario, key string) []resultKey {
+	var out []resultKey
+	for _, conf := range o.configs {
+		for _, lib := range o.libs {
+			out = append(out, resultKey{conf, scenario, key, lib})
+		}
+	}
+	return out
 }
 
 func flagsUsed(o options) string {
@@ -418,6 +599,9 @@ func flagsUsed(o options) string {
 	}
 	if len(o.libs) != len(allLibs) {
 		f = append(f, "-libs "+strings.Join(o.libs, ","))
+	}
+	if !slices.Equal(o.configs, allConfigs) {
+		f = append(f, "-configs "+strings.Join(o.configs, ","))
 	}
 	if len(f) == 0 {
 		return ""

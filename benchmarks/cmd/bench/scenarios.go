@@ -33,8 +33,11 @@ type sizes struct {
 	idleConns                                           int
 	slowConns, slowStall, slowCount, slowSize, slowRate int
 	slowSndBuf, slowRcvBuf                              int
+	stallConns, stallStalled                            int
+	stallCount, stallSize, stall1kCount, stall1kSize    int
 	burstTimeout, latTimeout, idleTimeout, slowTimeout  time.Duration
 	idleSettle, slowDrain, stuckAfter                   time.Duration
+	stallFor, stallDrain, stallTimeout                  time.Duration
 }
 
 func fullSizes() sizes {
@@ -47,6 +50,9 @@ func fullSizes() sizes {
 		burstTimeout: 60 * time.Second, latTimeout: 45 * time.Second,
 		idleTimeout: 90 * time.Second, slowTimeout: 45 * time.Second,
 		idleSettle: time.Second, slowDrain: 3 * time.Second, stuckAfter: 3 * time.Second,
+		stallConns: 1000, stallStalled: 50,
+		stallCount: 200, stallSize: 256, stall1kCount: 2000, stall1kSize: 1024,
+		stallFor: 2 * time.Second, stallDrain: 3 * time.Second, stallTimeout: 90 * time.Second,
 	}
 }
 
@@ -58,6 +64,8 @@ func quickSizes() sizes {
 	s.slowConns, s.slowStall, s.slowCount, s.slowRate = 200, 10, 200, 100
 	s.burstTimeout, s.latTimeout, s.idleTimeout, s.slowTimeout = 20*time.Second, 20*time.Second, 30*time.Second, 30*time.Second
 	s.idleSettle, s.slowDrain, s.stuckAfter = 300*time.Millisecond, time.Second, 2*time.Second
+	s.stallConns, s.stallStalled, s.stallCount, s.stall1kCount = 200, 10, 50, 400
+	s.stallFor, s.stallDrain, s.stallTimeout = time.Second, time.Second, 20*time.Second
 	return s
 }
 
@@ -72,6 +80,30 @@ func scenarios(z sizes) []scenario {
 		return a
 	}
 	slowServer := []string{"-sndbuf", itoa(z.slowSndBuf)}
+	// The stalled-client bursts: back to back, the stalled streams stop
+	// reading for stallFor from the first publish call, then read again;
+	// the sockets are those of the slow scenario, so the kernel holds
+	// little of what they do not read and the library's policy decides.
+	stallLoad := func(stall, count, size int) []string {
+		return []string{"-scenario", "burst", "-conns", itoa(z.stallConns), "-stall", itoa(stall),
+			"-count", itoa(count), "-size", itoa(size), "-rate", "0",
+			"-stuck", (z.stallFor + z.stuckAfter).String(), "-stall-for", z.stallFor.String(),
+			"-drain", z.stallDrain.String(), "-stall-rcvbuf", itoa(z.slowRcvBuf)}
+	}
+	stallAbout := func(count, size int) string {
+		return itoa(z.stallConns) + " streams × " + itoa(count) + " messages × " + itoa(size) + " B (" +
+			strconv.FormatFloat(float64(count*size)/(1<<20), 'f', 2, 64) + " MiB per stream), published back to back; " +
+			itoa(z.stallStalled) + " of the streams stop reading for " + z.stallFor.String() +
+			" from the first publish call, then read again and get " + z.stallDrain.String() +
+			" to read the rest. Sockets as in the slow-consumer scenario (server SO_SNDBUF " + itoa(z.slowSndBuf>>10) +
+			" KiB, stalled clients SO_RCVBUF " + itoa(z.slowRcvBuf>>10) + " KiB). \"ref\" is the same run with no stalled stream."
+	}
+	stallRuns := func(count, size int) []spec {
+		return []spec{
+			{key: "ref", load: stallLoad(0, count, size), server: slowServer, timeout: z.stallTimeout},
+			{key: "stall", load: stallLoad(z.stallStalled, count, size), server: slowServer, timeout: z.stallTimeout},
+		}
+	}
 	return []scenario{
 		{
 			name:  "burst",
@@ -117,6 +149,18 @@ func scenarios(z sizes) []scenario {
 				{key: "ref", load: slowLoad(0), server: slowServer, timeout: z.slowTimeout},
 				{key: "stall", load: slowLoad(z.slowStall), server: slowServer, timeout: z.slowTimeout},
 			},
+		},
+		{
+			name:  "stall",
+			title: "Burst with stalled clients, " + itoa(z.stallSize) + " B",
+			about: stallAbout(z.stallCount, z.stallSize),
+			runs:  stallRuns(z.stallCount, z.stallSize),
+		},
+		{
+			name:  "stall1k",
+			title: "Burst with stalled clients, " + itoa(z.stall1kSize) + " B",
+			about: stallAbout(z.stall1kCount, z.stall1kSize),
+			runs:  stallRuns(z.stall1kCount, z.stall1kSize),
 		},
 	}
 }

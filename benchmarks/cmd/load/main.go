@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,6 +46,11 @@ type config struct {
 	stuck     time.Duration
 	// stallRcvBuf is SO_RCVBUF of the stalled streams (0: the system's).
 	stallRcvBuf int
+	// stallFor is how long the stalled streams stop reading, from the
+	// first publish call (0: until the measured phase ended).
+	stallFor time.Duration
+	// gapEvent is the name of ssekify's gap event.
+	gapEvent string
 }
 
 func main() {
@@ -64,6 +70,8 @@ func main() {
 	flag.DurationVar(&c.connectTO, "connect-timeout", 30*time.Second, "limit for opening all streams and seeing them subscribed")
 	flag.DurationVar(&c.stuck, "stuck", 3*time.Second, "end the measured phase when no delivery happened for this long")
 	flag.IntVar(&c.stallRcvBuf, "stall-rcvbuf", 0, "SO_RCVBUF of the stalled streams in bytes (0: the system's, which autotunes)")
+	flag.DurationVar(&c.stallFor, "stall-for", 0, "stalled streams read again this long after the first publish call (0: once the measured phase ended); they then get -drain to read everything")
+	flag.StringVar(&c.gapEvent, "gap-event", "ssekify:gap", "name of the gap event that announces lost messages (ssekify's; empty: none)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("load: ")
@@ -152,7 +160,7 @@ func (c *client) left(limit time.Duration) time.Duration {
 // publishes warm-up messages until every stream has received one.
 func (c *client) connect(recordLat bool) error {
 	cfg := c.cfg
-	c.ph = &phase{expected: int64(cfg.count), allDone: make(chan struct{}), recordLat: recordLat}
+	c.ph = &phase{expected: int64(cfg.count), gapEvent: []byte(cfg.gapEvent), allDone: make(chan struct{}), recordLat: recordLat}
 	c.ph.remaining.Store(int64(cfg.conns - cfg.stall))
 	if cfg.conns-cfg.stall <= 0 {
 		close(c.ph.allDone)
@@ -259,7 +267,7 @@ feed:
 	// Warm up until every stream, stalled or not, has received a message:
 	// then every stream is subscribed.
 	for attempt := 0; ; attempt++ {
-		if _, err := c.publish(1, cfg.size, 0, c.left(10*time.Second)); err != nil {
+		if _, err := c.publish(1, cfg.size, 0, 0, c.left(10*time.Second)); err != nil {
 			return fmt.Errorf("warm-up publish: %w", err)
 		}
 		waitUntil := time.Now().Add(c.left(2 * time.Second))
@@ -313,8 +321,11 @@ func (c *client) failedStreams() error {
 }
 
 // burst measures one publish burst: deliveries, their rate and latency, and
-// the server's CPU time and allocations per delivery. With -stall, some
-// streams stop reading and the run also reports what they got afterwards.
+// the server's CPU time and allocations per delivery, and accounts exactly
+// what every stream got (see wire.Check). With -stall, some streams stop
+// reading (until the measured phase ended, or for -stall-for) and the run
+// also reports what they got once they read again, and the server's memory
+// meanwhile.
 func (c *client) burst(rep *wire.Report) error {
 	cfg := c.cfg
 	if err := c.connect(true); err != nil {
@@ -330,7 +341,19 @@ func (c *client) burst(rep *wire.Report) error {
 	ccpu0 := selfCPU()
 
 	start := time.Now()
-	c.ph.start.Store(start.UnixNano())
+	// With -stall-for, the stalled streams read again at a fixed time,
+	// whatever the others are doing; the server's RSS is taken just before.
+	var rssStall atomic.Int64
+	resumed := make(chan time.Time, 1)
+	if cfg.stall > 0 && cfg.stallFor > 0 {
+		rep.StallNs = cfg.stallFor.Nanoseconds()
+		t := time.AfterFunc(min(cfg.stallFor, c.left(0)), func() {
+			rssStall.Store(c.rss("VmRSS"))
+			resumed <- time.Now()
+			c.startDrain()
+		})
+		defer t.Stop()
+	}
 	type burstAns struct {
 		res *wire.BurstResult
 		err error
@@ -338,7 +361,7 @@ func (c *client) burst(rep *wire.Report) error {
 	ansc := make(chan burstAns, 1)
 	phaseLeft := max(time.Until(c.phaseEnd), 0)
 	go func() {
-		res, err := c.publish(cfg.count, cfg.size, cfg.rate, phaseLeft)
+		res, err := c.publish(cfg.count, cfg.size, cfg.rate, 1, phaseLeft)
 		ansc <- burstAns{res, err}
 	}()
 	var ans *burstAns
@@ -348,7 +371,8 @@ func (c *client) burst(rep *wire.Report) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	// A run whose deliveries stop for -stuck is over: the library is
-	// blocked, and waiting for the time limit would tell nothing more.
+	// blocked, or lost the rest, and waiting for the time limit would tell
+	// nothing more.
 	progress, lastTotal := time.Now(), int64(-1)
 wait:
 	for {
@@ -404,7 +428,6 @@ wait:
 	rep.DurationNs = end.Sub(start).Nanoseconds()
 
 	rep.Expected = int64(cfg.conns-cfg.stall) * int64(cfg.count)
-	var lats []int64
 	for _, s := range c.streams {
 		if s.stalled {
 			continue
@@ -423,27 +446,23 @@ wait:
 	}
 
 	if cfg.stall > 0 {
-		// Let the stalled streams read what reaches them within -drain.
-		for _, s := range c.streams {
-			if s.stalled {
-				_ = s.nc.SetReadDeadline(time.Now().Add(min(c.left(0), cfg.drainFor)))
-			}
-		}
-		c.startDrain()
-		time.Sleep(min(c.left(0), cfg.drainFor))
-		for _, s := range c.streams {
-			if s.stalled {
-				rep.StalledReceived += s.count.Load()
-				if s.closed.Load() {
-					rep.StalledClosed++
-				}
-			}
-		}
+		c.drainStalled(rep, resumed, &rssStall)
 	}
 
 	c.closeAll()
+	healthy, stalled := &wire.Check{}, &wire.Check{}
+	var lats []int64
 	for _, s := range c.streams {
+		if s.stalled {
+			stalled.Add(s.check(int64(cfg.count)))
+			continue
+		}
+		healthy.Add(s.check(int64(cfg.count)))
 		lats = append(lats, s.lats...)
+	}
+	rep.Healthy = healthy
+	if cfg.stall > 0 {
+		rep.StalledCheck = stalled
 	}
 	if len(lats) > 0 {
 		slices.Sort(lats)
@@ -462,6 +481,56 @@ wait:
 		return fmt.Errorf("%s: %d of %d streams complete, %d ended by the server: %w", what, rep.Complete, cfg.conns-cfg.stall, rep.Closed, errTimeout)
 	}
 	return nil
+}
+
+// drainStalled lets the stalled streams read again (now, or at -stall-for
+// from the first publish call) and gives them -drain from then to get every
+// message; it ends early once each has everything, or was ended.
+func (c *client) drainStalled(rep *wire.Report, resumed <-chan time.Time, rssStall *atomic.Int64) {
+	cfg := c.cfg
+	var at time.Time
+	if cfg.stallFor > 0 {
+		select {
+		case at = <-resumed:
+		case <-time.After(c.left(0)):
+			return
+		}
+	} else {
+		rssStall.Store(c.rss("VmRSS"))
+		at = time.Now()
+	}
+	until := at.Add(min(c.left(0), cfg.drainFor))
+	for _, s := range c.streams {
+		if s.stalled {
+			_ = s.nc.SetReadDeadline(until)
+		}
+	}
+	c.startDrain()
+	for time.Now().Before(until) && !c.stalledDone() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	rep.DrainNs = time.Since(at).Nanoseconds()
+	rep.RSSStall = rssStall.Load()
+	rep.RSSDrained = c.rss("VmRSS")
+	for _, s := range c.streams {
+		if s.stalled {
+			rep.StalledReceived += s.count.Load()
+			if s.closed.Load() {
+				rep.StalledClosed++
+			}
+		}
+	}
+}
+
+// stalledDone reports whether every stalled stream got its last message,
+// had every message accounted, or was ended by the server.
+func (c *client) stalledDone() bool {
+	for _, s := range c.streams {
+		if s.stalled && !s.finished.Load() && !s.closed.Load() {
+			return false
+		}
+	}
+	return true
 }
 
 // idle measures the server's memory and goroutines with no stream, then
@@ -516,8 +585,10 @@ func (c *client) closeAll() {
 	}
 }
 
-func (c *client) publish(count, size, rate int, limit time.Duration) (*wire.BurstResult, error) {
-	url := fmt.Sprintf("%s%s?count=%d&size=%d&rate=%d", c.base, wire.PathBurst, count, size, rate)
+// publish asks the server for count messages numbered from seq (0: warm-up
+// messages, all numbered 0).
+func (c *client) publish(count, size, rate int, seq int64, limit time.Duration) (*wire.BurstResult, error) {
+	url := fmt.Sprintf("%s%s?count=%d&size=%d&rate=%d&seq=%d", c.base, wire.PathBurst, count, size, rate, seq)
 	var res wire.BurstResult
 	if err := c.do(http.MethodPost, url, limit, &res); err != nil {
 		return nil, err

@@ -157,20 +157,27 @@ func (s *server) burst(w http.ResponseWriter, r *http.Request) {
 	count, err1 := strconv.Atoi(q.Get("count"))
 	size, err2 := strconv.Atoi(q.Get("size"))
 	rate, err3 := strconv.Atoi(q.Get("rate"))
-	if err := errors.Join(err1, err2, err3); err != nil || count <= 0 || size <= 0 || rate < 0 {
-		http.Error(w, fmt.Sprintf("bad count/size/rate: %v", err), http.StatusBadRequest)
+	var seq int64
+	var err4 error
+	if v := q.Get("seq"); v != "" {
+		seq, err4 = strconv.ParseInt(v, 10, 64)
+	}
+	if err := errors.Join(err1, err2, err3, err4); err != nil || count <= 0 || size <= 0 || rate < 0 || seq < 0 {
+		http.Error(w, fmt.Sprintf("bad count/size/rate/seq: %v", err), http.StatusBadRequest)
 		return
 	}
 	s.burstMu.Lock()
-	res := s.publish(count, size, rate)
+	res := s.publish(count, size, rate, seq)
 	s.burstMu.Unlock()
 	writeJSON(w, res)
 }
 
 // publish makes count publish calls of size-byte payloads, paced at rate
-// per second (0: back to back). Each payload is its own allocation, made
-// before the clock of its call starts, since libraries may keep it.
-func (s *server) publish(count, size, rate int) wire.BurstResult {
+// per second (0: back to back). The payloads carry the sequence numbers
+// seq, seq+1, … (every one 0 when seq is 0: warm-up messages). Each payload
+// is its own allocation, made before the clock of its call starts, since
+// libraries may keep it.
+func (s *server) publish(count, size, rate int, seq int64) wire.BurstResult {
 	res := wire.BurstResult{Count: count, Delivered: 0}
 	var interval time.Duration
 	if rate > 0 {
@@ -185,7 +192,11 @@ func (s *server) publish(count, size, rate int) wire.BurstResult {
 			}
 		}
 		t0 := time.Now()
-		payload := wire.AppendPayload(make([]byte, 0, size), t0.UnixNano(), size)
+		n := int64(0)
+		if seq > 0 {
+			n = seq + int64(i)
+		}
+		payload := wire.AppendPayload(make([]byte, 0, size), t0.UnixNano(), n, size)
 		delivered, err := s.lib.Publish(payload)
 		d := time.Since(t0).Nanoseconds()
 		res.TotalPublishNs += d

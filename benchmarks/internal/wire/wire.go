@@ -15,7 +15,8 @@ import (
 const (
 	// PathStream opens an event stream: GET /sse?user=<id>.
 	PathStream = "/sse"
-	// PathBurst publishes messages: POST /burst?count=N&size=B&rate=R.
+	// PathBurst publishes messages: POST /burst?count=N&size=B&rate=R&seq=S
+	// (sequence numbers S, S+1, … in the payloads; 0 or none: warm-up, all 0).
 	PathBurst = "/burst"
 	// PathStats answers a Stats document; ?lite=1 skips runtime.ReadMemStats.
 	PathStats = "/stats"
@@ -76,20 +77,28 @@ type Stats struct {
 // finds a message's timestamp by looking for it alone.
 const PayloadMarker = '@'
 
-// MinPayloadSize is the smallest payload AppendPayload can produce.
-const MinPayloadSize = 24
+// SeqMarker separates the timestamp from the sequence number in a payload.
+const SeqMarker = '#'
+
+// MinPayloadSize is the smallest payload AppendPayload can produce: the
+// quotes, the markers, a 19-digit timestamp, a 10-digit sequence and '~'.
+const MinPayloadSize = 34
 
 // AppendPayload appends a payload of exactly size bytes to dst (at least
 // MinPayloadSize): a JSON string that holds PayloadMarker, the send time in
-// Unix nanoseconds, '~', and 'x' padding. It is plain ASCII without
-// newlines, valid JSON, and the same for every library.
-func AppendPayload(dst []byte, unixNano int64, size int) []byte {
+// Unix nanoseconds, SeqMarker, the sequence number seq, '~', and 'x'
+// padding. It is plain ASCII without newlines, valid JSON, and the same
+// bytes for every library. Sequence 0 marks a warm-up message; the messages
+// of a measured burst are numbered from 1.
+func AppendPayload(dst []byte, unixNano, seq int64, size int) []byte {
 	if size < MinPayloadSize {
 		size = MinPayloadSize
 	}
 	start := len(dst)
 	dst = append(dst, '"', PayloadMarker)
 	dst = strconv.AppendInt(dst, unixNano, 10)
+	dst = append(dst, SeqMarker)
+	dst = strconv.AppendInt(dst, seq, 10)
 	dst = append(dst, '~')
 	for len(dst)-start < size-1 {
 		dst = append(dst, 'x')
@@ -103,24 +112,104 @@ var ErrNoTimestamp = errors.New("wire: no payload timestamp")
 // ParseTimestamp finds the first payload timestamp in line and returns it.
 // It does not allocate.
 func ParseTimestamp(line []byte) (int64, error) {
+	ts, _, err := ParsePayload(line)
+	return ts, err
+}
+
+// ParsePayload finds the first payload in line and returns its timestamp and
+// sequence number (-1 when the payload has none). It does not allocate.
+func ParsePayload(line []byte) (unixNano, seq int64, err error) {
 	i := 0
 	for i < len(line) && line[i] != PayloadMarker {
 		i++
 	}
 	i++
 	if i >= len(line) {
-		return 0, ErrNoTimestamp
+		return 0, 0, ErrNoTimestamp
 	}
-	var v int64
-	n := 0
+	v, n := int64(0), 0
 	for ; i < len(line) && line[i] >= '0' && line[i] <= '9'; i++ {
 		v = v*10 + int64(line[i]-'0')
 		n++
 	}
 	if n == 0 {
-		return 0, ErrNoTimestamp
+		return 0, 0, ErrNoTimestamp
 	}
-	return v, nil
+	if i >= len(line) || line[i] != SeqMarker {
+		return v, -1, nil
+	}
+	i++
+	q, m := int64(0), 0
+	for ; i < len(line) && line[i] >= '0' && line[i] <= '9' && m < 18; i++ {
+		q = q*10 + int64(line[i]-'0')
+		m++
+	}
+	if m == 0 {
+		return v, -1, nil
+	}
+	return v, q, nil
+}
+
+// Check is the load client's exact account of what a set of streams got of
+// a measured burst, from the payloads' sequence numbers and, for ssekify,
+// its position ids and gap events. Every stream should get each of Count
+// messages exactly once, in order.
+type Check struct {
+	// Streams is the number of streams accounted; Expected is Streams ×
+	// the messages published.
+	Streams  int   `json:"streams"`
+	Expected int64 `json:"expected"`
+	// Received counts the distinct messages received.
+	Received int64 `json:"received"`
+	// Lost counts the messages neither received nor covered by a gap event
+	// (for a library without gap events, every one not received).
+	Lost int64 `json:"lost"`
+	// GapCovered counts the messages not received that gap events announced
+	// at their place; GapEvents counts those events, GapInexact those of
+	// them that announced a lower bound ("exact": false), each of which
+	// covers the whole hole at its place.
+	GapCovered int64 `json:"gapCovered"`
+	GapEvents  int64 `json:"gapEvents"`
+	GapInexact int64 `json:"gapInexact,omitempty"`
+	// OverAnnounced counts messages gap events announced as missed beyond
+	// what was missing where they came.
+	OverAnnounced int64 `json:"overAnnounced,omitempty"`
+	// Duplicates counts messages received again; Reordered those received
+	// after a message published later.
+	Duplicates int64 `json:"duplicates"`
+	Reordered  int64 `json:"reordered"`
+	// BadIDs counts position ids (v1.<epoch>.<pos>) that did not increase
+	// along the stream, changed epoch, or gap events whose first..last
+	// range was not between the positions around them.
+	BadIDs int64 `json:"badIds,omitempty"`
+	// Complete counts the streams that received every message; Closed those
+	// the server ended.
+	Complete int `json:"complete"`
+	Closed   int `json:"closed"`
+}
+
+// Add adds o into c.
+func (c *Check) Add(o Check) {
+	c.Streams += o.Streams
+	c.Expected += o.Expected
+	c.Received += o.Received
+	c.Lost += o.Lost
+	c.GapCovered += o.GapCovered
+	c.GapEvents += o.GapEvents
+	c.GapInexact += o.GapInexact
+	c.OverAnnounced += o.OverAnnounced
+	c.Duplicates += o.Duplicates
+	c.Reordered += o.Reordered
+	c.BadIDs += o.BadIDs
+	c.Complete += o.Complete
+	c.Closed += o.Closed
+}
+
+// Exact reports whether every stream got every message once and in order,
+// with nothing lost, covered by a gap event, or out of place.
+func (c *Check) Exact() bool {
+	return c.Received == c.Expected && c.Lost == 0 && c.GapCovered == 0 && c.GapEvents == 0 &&
+		c.Duplicates == 0 && c.Reordered == 0 && c.BadIDs == 0 && c.OverAnnounced == 0
 }
 
 // Report is what the load client prints as JSON on its standard output.
@@ -191,6 +280,21 @@ type Report struct {
 	StalledClosed   int   `json:"stalledClosed,omitempty"`
 	// Dropped is the server's own count of dropped frames, where it has one.
 	Dropped int64 `json:"dropped"`
+
+	// Healthy is the delivery check of the reading streams, Stalled's of
+	// the stalled ones after they read again (burst scenario).
+	Healthy      *Check `json:"healthy,omitempty"`
+	StalledCheck *Check `json:"stalledCheck,omitempty"`
+	// StallNs is how long the stalled streams stopped reading, from the
+	// first publish call (0: until the measured phase ended).
+	StallNs int64 `json:"stallNs,omitempty"`
+	// RSSStall is the server's VmRSS just before the stalled streams read
+	// again; RSSDrained once they had read (everything, or for -drain).
+	RSSStall   int64 `json:"rssStall,omitempty"`
+	RSSDrained int64 `json:"rssDrained,omitempty"`
+	// DrainNs is how long the stalled streams took, from reading again, to
+	// get every message (or the time they were given).
+	DrainNs int64 `json:"drainNs,omitempty"`
 }
 
 // ClockTicks is USER_HZ, the unit of the CPU times in /proc; it is 100 on

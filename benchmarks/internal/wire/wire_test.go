@@ -10,7 +10,8 @@ import (
 func TestPayloadRoundTrip(t *testing.T) {
 	for _, size := range []int{0, MinPayloadSize, 256, 8192} {
 		const ts = int64(1795633699083123456)
-		p := AppendPayload(nil, ts, size)
+		const seq = int64(4294967295)
+		p := AppendPayload(nil, ts, seq, size)
 		if want := max(size, MinPayloadSize); len(p) != want {
 			t.Fatalf("size %d: payload of %d bytes, want %d", size, len(p), want)
 		}
@@ -22,6 +23,13 @@ func TestPayloadRoundTrip(t *testing.T) {
 		if err != nil || got != ts {
 			t.Fatalf("ParseTimestamp = %d, %v; want %d", got, err, ts)
 		}
+		gotTS, gotSeq, err := ParsePayload(line)
+		if err != nil || gotTS != ts || gotSeq != seq {
+			t.Fatalf("ParsePayload = %d, %d, %v; want %d, %d", gotTS, gotSeq, err, ts, seq)
+		}
+	}
+	if _, seq, err := ParsePayload([]byte(`data: "@123~xx"`)); err != nil || seq != -1 {
+		t.Fatalf("a payload without a sequence gave %d, %v", seq, err)
 	}
 	if _, err := ParseTimestamp([]byte("data: nothing")); err != ErrNoTimestamp {
 		t.Fatalf("a line without a payload gave %v", err)
@@ -29,8 +37,8 @@ func TestPayloadRoundTrip(t *testing.T) {
 }
 
 func TestParseTimestampDoesNotAllocate(t *testing.T) {
-	line := append([]byte("data: "), AppendPayload(nil, 42, 256)...)
-	if n := testing.AllocsPerRun(100, func() { _, _ = ParseTimestamp(line) }); n != 0 {
+	line := append([]byte("data: "), AppendPayload(nil, 42, 7, 256)...)
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = ParsePayload(line) }); n != 0 {
 		t.Fatalf("%v allocations per parse", n)
 	}
 }
