@@ -1,6 +1,7 @@
 // Command ssekify is the benchmark server of this repository's hub. It runs
 // with the hub's defaults except the per-connection queue bounds, which the
-// runner sets to the same budget for every library that has one.
+// runner's tuned configuration sets to the same budget for every library
+// that has one (its defaults configuration gives none: the hub's own).
 package main
 
 import (
