@@ -81,7 +81,9 @@
 // clipped to 64 bytes) or "broker" (the broker subscription was lost and
 // restored, so events of other instances may be missing). missed counts
 // the events lost, exactly when exact is true, at least otherwise; first
-// and last are the tokens of the first and last positions lost, when known.
+// and last are the tokens of the first and last positions lost (first only
+// when exact: otherwise the loss lies after the client's position, up to
+// last).
 //
 // Retention, without a goroutine or a timer: each log keeps its newest
 // RecentBufferSize events (default 4096); events older than RecentTTL

@@ -83,7 +83,10 @@ func (l *loss) add(o loss) {
 	}
 	l.missed += o.missed
 	l.exact = l.exact && o.exact
-	if o.first != 0 && (l.first == 0 || o.first < l.first) {
+	switch {
+	case !l.exact:
+		l.first = 0 // unknown once any part is
+	case o.first != 0 && (l.first == 0 || o.first < l.first):
 		l.first = o.first
 	}
 	l.last = max(l.last, o.last)

@@ -370,7 +370,10 @@ func (l *targetLog) lostAfter(after, upto uint64, final bool) loss {
 		return noLoss
 	}
 	if inexact {
+		// Older drops than the tombs hold: the first lost position is not
+		// known, only that the loss lies after the stream's position.
 		last = max(last, min(unknown, upto))
+		first = 0
 	}
 	return loss{missed: n, exact: !inexact, first: first, last: last}
 }

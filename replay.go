@@ -18,7 +18,9 @@ func (h *Hub) ClearRecent(userID string) {
 // stale, forged, too long) or "broker" (the broker subscription was lost,
 // so events from other instances may be missing). missed counts the events
 // lost, exactly when exact is true and at least otherwise; first and last
-// are the tokens of the first and last positions lost, when known;
+// are the tokens of the first and last positions lost (first only when
+// exact: otherwise the loss lies somewhere after the client's position, up
+// to last);
 // lastEventId is the id the client sent (clipped to 64 bytes,
 // JSON-escaped), for "unknown-id".
 type gapData struct {
