@@ -2,6 +2,8 @@ package ssekify
 
 import "fmt"
 
+import "time"
+
 // ParseToken and AppendToken expose the position token to the external tests.
 var (
 	ParseToken  = parseToken
@@ -68,3 +70,119 @@ func checkLogs(s *memLogs) error {
 
 // wire returns m as a stream writes it: its id line, then its frame.
 func (m *message) wire() []byte { return append(append([]byte(nil), m.idLine...), m.frame...) }
+
+// Logs drives the in-memory logs directly, without a hub, for the
+// store-level tests: positions are numbered by the driver as deliver does.
+type Logs struct {
+	s   *memLogs
+	st  counters
+	pos uint64
+	ids map[*targetLog]int
+}
+
+// LogLoss is what a read of the logs says was lost before its page.
+type LogLoss struct {
+	Missed      int
+	Exact       bool
+	First, Last uint64
+}
+
+// NewLogs returns logs with opts' retention bounds (resolved as New does:
+// zero is the default, negative turns a bound off) and clock now.
+func NewLogs(opts *Options, now func() time.Time) (*Logs, error) {
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	d := &Logs{ids: make(map[*targetLog]int)}
+	d.s = newMemLogs(&o, now, &d.st)
+	return d, nil
+}
+
+func driverKey(kind, target string) logKey {
+	switch kind {
+	case "user":
+		return logKey{kindUser, target}
+	case "room":
+		return logKey{kindRoom, target}
+	case "all":
+		return allLog
+	}
+	panic("logs driver: unknown kind " + kind)
+}
+
+// Attach tells the logs that a stream reads the log of kind ("user",
+// "room" or "all") and target.
+func (d *Logs) Attach(kind, target string) { d.s.attach(driverKey(kind, target)) }
+
+// Detach tells the logs that a stream reading that log ended.
+func (d *Logs) Detach(kind, target string) { d.s.detach(driverKey(kind, target)) }
+
+// Append sends an event whose frame is size bytes to the target and returns
+// its position.
+func (d *Logs) Append(kind, target string, size int) uint64 {
+	k := driverKey(kind, target)
+	d.pos++
+	m := &message{kind: k.kind, target: k.target, frame: make([]byte, size), dataInFrame: true, pos: d.pos}
+	d.s.append(m)
+	return d.pos
+}
+
+// Read reads, as a stream of user in rooms does (its user's log, everyone's,
+// its rooms'), at most limit events after position after.
+func (d *Logs) Read(user string, rooms []string, after uint64, limit int) (positions []uint64, missed int, exact bool, more bool) {
+	positions, lost, more := d.ReadLoss(user, rooms, after, limit)
+	return positions, lost.Missed, lost.Exact, more
+}
+
+// ReadLoss is Read with the first and last positions of the loss.
+func (d *Logs) ReadLoss(user string, rooms []string, after uint64, limit int) ([]uint64, LogLoss, bool) {
+	keys := []logKey{{kindUser, user}, allLog}
+	for _, r := range rooms {
+		keys = append(keys, logKey{kindRoom, r})
+	}
+	page, lost, more := d.s.read(keys, after, limit, nil)
+	positions := make([]uint64, len(page))
+	for i, m := range page {
+		positions[i] = m.pos
+	}
+	return positions, LogLoss{Missed: lost.missed, Exact: lost.exact, First: lost.first, Last: lost.last}, more
+}
+
+// Clear empties user's log, or every log for "".
+func (d *Logs) Clear(user string) { d.s.clear(user) }
+
+// Check recounts the logs (see CheckLogs).
+func (d *Logs) Check() error { return checkLogs(d.s) }
+
+// Bytes returns the running figure of the bytes the logs hold.
+func (d *Logs) Bytes() int64 { return d.s.bytes }
+
+// Evicted returns Stats().ReplayEvicted's figure.
+func (d *Logs) Evicted() int64 { return d.st.replayEvicted.Load() }
+
+// LogID names the log of kind and target while it exists: 0 when there is
+// none, else a number that a new log for the same target (after the store
+// forgot the old one) does not share.
+func (d *Logs) LogID(kind, target string) int {
+	l := d.s.logs[driverKey(kind, target)]
+	if l == nil {
+		return 0
+	}
+	id, ok := d.ids[l]
+	if !ok {
+		id = len(d.ids) + 1
+		d.ids[l] = id
+	}
+	return id
+}
+
+// Publish sets the replay gauges from the running figures, as the store
+// does after the operations that change them.
+func (d *Logs) Publish() { d.s.publish() }
+
+// Trim applies the byte bound now, as append and detach do.
+func (d *Logs) Trim() {
+	d.s.trim()
+	d.s.publish()
+}
