@@ -16,15 +16,22 @@ import (
 
 // logEntry is one line of the demo page's event log.
 type logEntry struct {
-	Type string `json:"type"`
-	ID   string `json:"id"`
-	Data string `json:"data"`
+	Type   string `json:"type"`
+	ID     string `json:"id"`
+	Data   string `json:"data"`
+	Kind   string `json:"kind"`   // live, replayed or gap
+	Stream int    `json:"stream"` // the number of the stream it came on, 1 for the first
 }
+
+// events selects the events of the demo page's log (its other lines are
+// the reconnect separators).
+const events = `document.querySelectorAll('#log li[data-type]')`
 
 // pageLog reads the demo page's event log.
 func pageLog(ctx context.Context, t *testing.T, p *browsertest.Page) []logEntry {
 	t.Helper()
-	raw, err := p.Eval(ctx, `[...document.querySelectorAll('#log li')].map(li => ({type: li.dataset.type, id: li.dataset.id, data: li.dataset.data}))`)
+	raw, err := p.Eval(ctx, `[...`+events+`].map(li => ({type: li.dataset.type, id: li.dataset.id, data: li.dataset.data,
+		kind: li.dataset.kind, stream: +li.dataset.stream}))`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +46,8 @@ func pageLog(ctx context.Context, t *testing.T, p *browsertest.Page) []logEntry 
 // the page's EventSource receives events; the server closes the stream;
 // three events are sent while the user is away (to the user, to its room
 // "global", to everyone); the browser reconnects by itself, sending
-// Last-Event-ID, and the page shows every event exactly once, in order.
+// Last-Event-ID, and the page shows every event exactly once, in order,
+// those sent while it was away marked replayed.
 func TestBrowserReplayAfterReconnect(t *testing.T) {
 	hub, err := ssekify.New(&ssekify.Options{Retry: 200 * time.Millisecond})
 	if err != nil {
@@ -63,7 +71,7 @@ func TestBrowserReplayAfterReconnect(t *testing.T) {
 			t.Fatalf("%v\nconsole: %q\nlog: %+v", err, p.Console(), pageLog(ctx, t, p))
 		}
 	}
-	logLen := func(n int) string { return fmt.Sprintf(`document.querySelectorAll('#log li').length >= %d`, n) }
+	logLen := func(n int) string { return fmt.Sprintf(`%s.length >= %d`, events, n) }
 	send := func(kind, text string) {
 		t.Helper()
 		ev := ssekify.Event{Name: kind, Data: map[string]string{"text": text}}
@@ -101,7 +109,7 @@ func TestBrowserReplayAfterReconnect(t *testing.T) {
 	}
 	waitFor(`window.sseOpens === 2`)
 	send("notify", "live")
-	waitFor(`[...document.querySelectorAll('#log li')].some(li => li.dataset.data.includes('"live"'))`)
+	waitFor(`[...` + events + `].some(li => li.dataset.data.includes('"live"'))`)
 	time.Sleep(100 * time.Millisecond) // let a late duplicate, if any, show up
 
 	got := pageLog(ctx, t, p)
@@ -116,6 +124,20 @@ func TestBrowserReplayAfterReconnect(t *testing.T) {
 	}
 	if strings.Join(seen, "|") != strings.Join(want, "|") {
 		t.Fatalf("page log:\n%s\nwant:\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+	// The events sent while the page was away came on the second stream,
+	// marked replayed; the others are live.
+	for i, e := range got {
+		wantKind, wantStream := "live", 1
+		if i >= 3 {
+			wantStream = 2
+		}
+		if i >= 3 && i < 6 {
+			wantKind = "replayed"
+		}
+		if e.Kind != wantKind || e.Stream != wantStream {
+			t.Fatalf("event %d (%s) is %s on stream %d, want %s on stream %d", i, seen[i], e.Kind, e.Stream, wantKind, wantStream)
+		}
 	}
 	prev := uint64(0)
 	for _, e := range got {
