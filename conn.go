@@ -44,8 +44,13 @@ type Conn struct {
 	wmu        sync.Mutex
 	writing    bool
 	finished   bool
-	noDeadline bool // the ResponseWriter does not support write deadlines
-	rc         *http.ResponseController
+	noDeadline bool                     // the ResponseWriter does not support write deadlines
+	rc         *http.ResponseController // nil once the connection was taken over
+
+	// lean is the state of a stream that may be lean (hijack.go), set
+	// before the stream is registered and never changed; nil on the
+	// handler path.
+	lean *leanConn
 }
 
 // ConnInfo describes a connection to hooks.
@@ -110,9 +115,10 @@ func (c *Conn) Rooms() []string {
 	return rooms
 }
 
-// Close ends the stream: Register returns nil. Frames still queued are
-// discarded (they stay in the user's replay buffer); a write in progress
-// gets 250ms to finish, so that a stalled client can not hold the handler.
+// Close ends the stream: Register returns nil (a lean stream's
+// OnDisconnect reports nil). Frames still queued are discarded (they stay
+// in the user's replay buffer); a write in progress gets 250ms to finish,
+// so that a stalled client can not hold the handler.
 func (c *Conn) Close() { c.close(nil) }
 
 // close ends the stream with reason (nil for a normal end). It wakes the
@@ -125,7 +131,7 @@ func (c *Conn) close(reason error) bool {
 	c.signal()
 	c.wmu.Lock()
 	if c.writing && !c.finished {
-		_ = c.rc.SetWriteDeadline(time.Now().Add(closeGrace))
+		_ = c.setWriteDeadline(time.Now().Add(closeGrace))
 	}
 	c.wmu.Unlock()
 	return true
@@ -136,10 +142,16 @@ func (c *Conn) close(reason error) bool {
 // a stalled one is cut off then.
 const closeGrace = 250 * time.Millisecond
 
+// signal tells the writer there is work. A lean stream's writer runs only
+// while there is: the token is left first, then a writer started if none
+// runs (hijack.go).
 func (c *Conn) signal() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
+	}
+	if c.lean != nil {
+		c.kick()
 	}
 }
 
@@ -247,14 +259,16 @@ func (c *Conn) write(w http.ResponseWriter, frames [][]byte) error {
 		// A writer without deadlines answers ErrNotSupported (a new error
 		// value each time): it is asked once.
 		c.deadline = c.lastWrite.Add(wt)
-		if err := c.rc.SetWriteDeadline(c.deadline); errors.Is(err, http.ErrNotSupported) {
+		if err := c.setWriteDeadline(c.deadline); errors.Is(err, http.ErrNotSupported) {
 			c.noDeadline = true
 		}
 	}
 	c.writing = true
 	c.wmu.Unlock()
-	err := writeFrames(w, frames)
-	if err == nil {
+	var err error
+	if l := c.lean; l != nil && l.nc != nil {
+		err = l.write(frames, c.lastWrite)
+	} else if err = writeFrames(w, frames); err == nil {
 		err = c.rc.Flush()
 	}
 	c.wmu.Lock()
@@ -272,10 +286,20 @@ func (c *Conn) idle() {
 	}
 	c.wmu.Lock()
 	if !c.q.isClosed() {
-		_ = c.rc.SetWriteDeadline(noDeadline)
+		_ = c.setWriteDeadline(noDeadline)
 	}
 	c.deadline = noDeadline
 	c.wmu.Unlock()
+}
+
+// setWriteDeadline sets the write deadline of the connection: through the
+// ResponseController, or on the connection itself once it was taken over.
+// wmu held, or on the writer.
+func (c *Conn) setWriteDeadline(t time.Time) error {
+	if l := c.lean; l != nil && l.nc != nil {
+		return l.nc.SetWriteDeadline(t)
+	}
+	return c.rc.SetWriteDeadline(t)
 }
 
 // gatherSize is the capacity of the pooled buffers that coalesce frames.

@@ -215,6 +215,49 @@
 // ErrClosed. Hub.StopAccepting alone refuses new streams and keeps the open
 // ones, for a load balancer to drain the instance first.
 //
+// # Lean streams
+//
+// An SSE hub holds many connections that are idle most of the time, so
+// what an idle one costs decides how many users a machine serves. On the
+// handler path that floor is net/http's: two goroutines per connection
+// (the handler's stack grows in net/http's write path and stays so) and
+// its buffers. With Options.Lean (or RegisterOptions.Lean: LeanOn, LeanOff
+// for one stream), the hub takes an HTTP/1.1 connection over once its
+// headers and opening are written (Hijack), and the stream costs about 2
+// KiB and no goroutine while idle (TestLeanIdleMemory measures 20,000):
+//
+//   - Writes happen on demand: sends queue as always and start a writer
+//     goroutine only when none runs; it writes everything queued, or reads
+//     the logs after an overflow, and ends when nothing is left. Frames are
+//     written as chunks of the response body (net/http chunked the head),
+//     one Write per batch, under the write deadline as on the handler path;
+//     a close by the hub ends the body with its last chunk, then closes the
+//     connection.
+//   - Heartbeats come from one timer for the whole hub: a wheel of ticks
+//     (1/128 of KeepAlive, at most 250ms) that looks only at the streams
+//     due, so a ": ping" comes at most a tick after KeepAlive of silence.
+//   - A client's leaving (FIN or reset) is noticed at once: on Linux one
+//     epoll instance and one goroutine watch every lean socket of the hub;
+//     elsewhere, and for a connection that has no descriptor, a goroutine
+//     with a 16-byte buffer blocked in a read does.
+//
+// Everything else is the same: framing, replay and catch-up from the
+// logs, queues and policies, Stats (LeanStreams counts the lean ones),
+// hooks, StopAccepting and Shutdown, which closes lean streams and waits
+// for their writers. TLS works: the connection taken over is the
+// *tls.Conn. HTTP/2, HTTP/1.0 and HEAD requests, and ResponseWriters that
+// can not be hijacked (themselves or through Unwrap), take the handler
+// path by themselves.
+//
+// What changes for the caller: Register returns nil as soon as a lean
+// stream is open, and the stream's end is reported by OnDisconnect only
+// (on a goroutine of the hub). Middleware sees status 200 and a handler
+// that returns at once: access logs and tracing spans cover the opening,
+// not the stream's life, and the request's context ends when the handler
+// returns (the stream does not use it). The connection is no longer the
+// server's: http.Server.Shutdown and Close do not close it (Hub.Shutdown
+// does), and ConnState reports it StateHijacked.
+//
 // # Observability
 //
 // Hub.Stats returns counters and gauges (the JSON names of the original

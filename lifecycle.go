@@ -63,6 +63,8 @@ type lifecycle struct {
 	err   error         // the shutdown's result, written before done is closed
 
 	hurryOnce sync.Once
+
+	lean leanHub // the lean streams' count and heartbeat wheel (lean_wheel.go)
 }
 
 // StopAccepting makes new Register calls answer 503 with Retry-After and
@@ -80,11 +82,14 @@ func (h *Hub) StopAccepting() { h.stopped.Store(true) }
 //  3. it waits the grace period, until every stream has ended, or until ctx
 //     ends, whichever comes first. Sends and publishes still work meanwhile;
 //  4. it closes every stream (each Register returns) and waits for their
-//     Register calls to return, which they do promptly: a write blocked on
+//     Register calls to return, and for the writers of lean streams to
+//     close their connections, which they do promptly: a write blocked on
 //     a stalled client gets 250ms, then is cut;
-//  5. it stops the broker subscription, closes the broker when the hub
-//     opened it (Options.RedisURL). The hub owns no other goroutine or timer
-//     (replay and seq counters are swept lazily), so nothing outlives it.
+//  5. it stops the lean streams' heartbeat timer and client-gone poller
+//     (which also stop by themselves with the last lean stream), the broker
+//     subscription, and closes the broker when the hub opened it
+//     (Options.RedisURL). The hub owns no other goroutine or timer (replay
+//     and seq counters are swept lazily), so nothing outlives it.
 //
 // When ctx ends while streams are still open in step 4, Shutdown waits at
 // most 500ms more (twice the 250ms a closed write is given) and then goes
@@ -230,6 +235,7 @@ func (h *Hub) shutdown(ctx context.Context, c shutdownConfig, hurry <-chan struc
 		left.Stop()
 	}
 
+	h.leanStop()
 	if h.subStop != nil {
 		h.subStop()
 	}

@@ -115,6 +115,14 @@ type Options struct {
 	// X-Accel-Buffering or Connection, in any case. At most MaxHeaderBytes
 	// of keys and values.
 	Headers http.Header
+	// Lean makes the hub take HTTP/1.1 connections over once their
+	// response headers are out (Hijack): the stream then costs no goroutine
+	// while idle and none of net/http's buffers, Register returns as soon
+	// as the stream is open, and the stream's end is reported by
+	// OnDisconnect. HTTP/2, HTTP/1.0, HEAD requests and ResponseWriters that
+	// can not be hijacked keep the handler path. See the package doc, "Lean
+	// streams". RegisterOptions.Lean overrides it per stream. Default off.
+	Lean bool
 
 	// MaxQueueItems bounds each connection's queue in frames. Default 100.
 	MaxQueueItems int
@@ -188,6 +196,8 @@ type Options struct {
 	// OnConnect is called when a stream starts.
 	OnConnect func(ConnInfo)
 	// OnDisconnect is called when a stream ends; err is nil on a normal end.
+	// For a lean stream it runs on the hub's goroutine that ended it, and it
+	// is the only report of the end (Register returned at the start).
 	OnDisconnect func(info ConnInfo, err error)
 	// OnMessageSent is called once per message after it was queued for its
 	// local recipients.
@@ -220,7 +230,24 @@ type RegisterOptions struct {
 	// OnOpen is called with the connection handle once it is registered, on
 	// the handler goroutine, before the first write.
 	OnOpen func(*Conn)
+	// Lean overrides Options.Lean for this stream: LeanOn or LeanOff; the
+	// zero value, LeanDefault, takes the hub's.
+	Lean LeanMode
 }
+
+// LeanMode chooses, per stream, whether the hub takes the connection over
+// (see Options.Lean).
+type LeanMode int8
+
+const (
+	// LeanDefault takes Options.Lean.
+	LeanDefault LeanMode = iota
+	// LeanOn makes this stream lean where the request allows it (HTTP/1.1,
+	// a ResponseWriter that can be hijacked).
+	LeanOn
+	// LeanOff keeps this stream on the handler path.
+	LeanOff
+)
 
 // resolve fills defaults on a copy and validates.
 func (o *Options) resolve() (Options, error) {
@@ -315,6 +342,7 @@ type streamConfig struct {
 	maxBytes  int
 	policy    DropPolicy
 	extra     http.Header
+	lean      bool // take the connection over when the request allows it
 }
 
 func (h *Hub) streamConfig(ro *RegisterOptions) (streamConfig, error) {
@@ -324,9 +352,17 @@ func (h *Hub) streamConfig(ro *RegisterOptions) (streamConfig, error) {
 		maxItems:  h.opts.MaxQueueItems,
 		maxBytes:  h.opts.MaxQueueBytes,
 		policy:    h.opts.DropPolicy,
+		lean:      h.opts.Lean,
 	}
 	if ro == nil {
 		return c, nil
+	}
+	switch ro.Lean {
+	case LeanDefault:
+	case LeanOn, LeanOff:
+		c.lean = ro.Lean == LeanOn
+	default:
+		return c, fmt.Errorf("%w: unknown RegisterOptions.Lean %d", ErrInvalidOptions, int(ro.Lean))
 	}
 	if ro.MaxQueueItems < 0 || ro.MaxQueueBytes < 0 {
 		return c, fmt.Errorf("%w: RegisterOptions queue bounds must not be negative", ErrInvalidOptions)

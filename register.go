@@ -45,6 +45,19 @@ var (
 //
 // The Last-Event-ID header (else the lastEventId or last-event-id query
 // parameter) selects what is replayed before live events.
+//
+// A lean stream (Options.Lean, RegisterOptions.Lean) does not block:
+// Register takes the HTTP/1.1 connection over once the headers and the
+// opening are written and returns nil at once; the stream goes on without
+// the handler, and its end is reported by OnDisconnect only. The handler
+// must then return without touching w (writes fail with
+// http.ErrHijacked). Middleware sees status 200 and a handler that
+// returned: an access log records the stream's opening, not its life; a
+// tracing span ends there; the request's context is cancelled by net/http
+// when the handler returns, and the stream does not use it. Failures
+// before the stream starts are answered and returned as above. Requests
+// that can not be lean (HTTP/2, HTTP/1.0, HEAD, a ResponseWriter without
+// Hijack) block as described above.
 func (h *Hub) Register(w http.ResponseWriter, r *http.Request, userID string, opts *RegisterOptions) error {
 	// The setup runs in open and has returned before the writer parks, so
 	// that an idle stream's goroutine holds a shallow stack (which the
@@ -53,13 +66,26 @@ func (h *Hub) Register(w http.ResponseWriter, r *http.Request, userID string, op
 	if c == nil {
 		return err
 	}
+	if c.taken() {
+		if err == nil {
+			c.handOff(c.info(r))
+			return nil
+		}
+		c.lean.shut(false)
+	}
 	if err == nil {
 		err = c.serve(r.Context(), w)
 	}
-	h.detach(c, r, err)
+	h.end(c, c.info(r), err)
+	return err
+}
+
+// end reports the end of a stream and counts it out: the last step of
+// Register, or of a lean stream's writer.
+func (h *Hub) end(c *Conn, info ConnInfo, err error) {
+	h.detach(c, info, err)
 	h.running.Add(-1)
 	h.streams.Done()
-	return err
 }
 
 // open turns the request into a registered stream whose opening is written:
@@ -67,7 +93,7 @@ func (h *Hub) Register(w http.ResponseWriter, r *http.Request, userID string, op
 // the request (already answered), or the Conn and the error of a failed
 // first write.
 func (h *Hub) open(w http.ResponseWriter, r *http.Request, userID string, opts *RegisterOptions) (*Conn, error) {
-	c, err := h.newConn(w, userID, opts)
+	c, err := h.newConn(w, r, userID, opts)
 	if err != nil {
 		return nil, h.refuse(w, userID, err)
 	}
@@ -81,11 +107,17 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request, userID string, opts *
 		return nil, h.refuse(w, userID, err)
 	}
 	h.writeHeaders(w, r, c)
+	if c.lean != nil {
+		c.hijack() // on failure the stream stays on the handler path
+	}
 	// A stream lives past a server-wide WriteTimeout: lift it (each write
 	// gets the hub's own WriteTimeout instead). net/http itself clears the
-	// read deadline of a request without a body once its handler runs.
+	// read deadline of a request without a body once its handler runs,
+	// and both deadlines of a connection it hands over.
 	// Writers without deadlines answer ErrNotSupported: nothing changes.
-	_ = c.rc.SetWriteDeadline(noDeadline)
+	if !c.taken() {
+		_ = c.rc.SetWriteDeadline(noDeadline)
+	}
 	info := c.info(r)
 	if h.opts.OnConnect != nil {
 		h.callHook("OnConnect", func() { h.opts.OnConnect(info) })
@@ -102,7 +134,7 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request, userID string, opts *
 }
 
 // newConn validates the request's parameters and builds its connection.
-func (h *Hub) newConn(w http.ResponseWriter, userID string, opts *RegisterOptions) (*Conn, error) {
+func (h *Hub) newConn(w http.ResponseWriter, r *http.Request, userID string, opts *RegisterOptions) (*Conn, error) {
 	if userID == "" {
 		return nil, fmt.Errorf("%w: user id", ErrEmptyTarget)
 	}
@@ -136,6 +168,9 @@ func (h *Hub) newConn(w http.ResponseWriter, userID string, opts *RegisterOption
 		rc:     http.NewResponseController(w),
 	}
 	c.q.maxItems, c.q.maxBytes, c.q.policy = cfg.maxItems, cfg.maxBytes, cfg.policy
+	if cfg.lean && leanable(w, r) {
+		c.lean = newLeanConn(n)
+	}
 	return c, nil
 }
 
@@ -227,8 +262,8 @@ func (h *Hub) position(c *Conn, lastID string) (uint64, bool) {
 }
 
 // detach removes c from the hub once its stream ended and reports the end.
-func (h *Hub) detach(c *Conn, r *http.Request, err error) {
-	if errors.Is(err, ErrSlowClient) {
+func (h *Hub) detach(c *Conn, info ConnInfo, err error) {
+	if errors.Is(err, ErrSlowClient) && !c.taken() {
 		// The peer is stalled: make net/http's final flush fail at once so
 		// that it closes the connection instead of keeping it alive.
 		_ = c.rc.SetWriteDeadline(expired)
@@ -242,7 +277,6 @@ func (h *Hub) detach(c *Conn, r *http.Request, err error) {
 		h.report("write", c.id, err)
 	}
 	if h.opts.OnDisconnect != nil {
-		info := c.info(r)
 		h.callHook("OnDisconnect", func() { h.opts.OnDisconnect(info, err) })
 	}
 }
@@ -296,6 +330,15 @@ func (h *Hub) writeHeaders(w http.ResponseWriter, r *http.Request, c *Conn) {
 	hdr.Set("X-Accel-Buffering", "no")
 	if r.ProtoMajor == 1 {
 		hdr.Set("Connection", "keep-alive")
+	}
+	if c.lean != nil {
+		// The hub writes the body's chunks itself once it took the
+		// connection over: net/http must chunk its part too.
+		for k := range hdr {
+			if textproto.CanonicalMIMEHeaderKey(k) == "Transfer-Encoding" {
+				delete(hdr, k)
+			}
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 }

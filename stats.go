@@ -7,6 +7,9 @@ import "sync/atomic"
 type Stats struct {
 	// Gauges.
 	Connections int64 `json:"connections"`
+	// LeanStreams is how many of the connections are lean: taken over by
+	// the hub after their headers (Options.Lean).
+	LeanStreams int64 `json:"leanStreams"`
 	Users       int64 `json:"users"`
 	Rooms       int64 `json:"rooms"`
 	// Frames written to clients (events, replays and gap signals; not
@@ -48,6 +51,7 @@ type Stats struct {
 // the hub lock and costs the same with 10 or 100,000 connections.
 type counters struct {
 	connections, users, rooms                atomic.Int64
+	leanStreams                              atomic.Int64
 	sent                                     shardedCounter
 	droppedOldest, droppedNewest             atomic.Int64
 	disconnectedByBackpressure               atomic.Int64
@@ -107,6 +111,7 @@ func (h *Hub) Stats() Stats {
 	c := &h.stats
 	return Stats{
 		Connections:                c.connections.Load(),
+		LeanStreams:                c.leanStreams.Load(),
 		Users:                      c.users.Load(),
 		Rooms:                      c.rooms.Load(),
 		Sent:                       c.sent.load(),

@@ -1,0 +1,328 @@
+package ssekify_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssekify/ssekify"
+)
+
+// The idle-memory test holds 20,000 idle lean streams and asserts what they
+// cost the server: below leanMaxPerStream each, in heap and stacks and in
+// RSS, at most one goroutine each, and every stream still gets a
+// broadcast. Under -race it holds 2,000 (the broadcast starts a writer per
+// stream, and the detector allows 8,128 goroutines at once) and leaves RSS
+// out (the detector's shadow memory is in it). The
+// clients run in a child process (this test binary, TestLeanIdleClients),
+// so that the server's figures are its own and each process needs one
+// descriptor per stream: the streams are bounded by the descriptor limit
+// (the soft limit is raised to the hard one), less leanFdMargin.
+const (
+	leanStreams      = 20000
+	leanStreamsRace  = 2000
+	leanMaxPerStream = 10 << 10
+	leanFdMargin     = 128
+	leanMemWait      = 90 * time.Second // the whole test
+	leanClientsEnv   = "SSEKIFY_LEAN_CLIENTS"
+)
+
+func TestLeanIdleMemory(t *testing.T) {
+	n := leanStreams
+	if raceEnabled {
+		n = leanStreamsRace
+	}
+	if limit := raiseFdLimit(t); n > limit-leanFdMargin {
+		t.Logf("descriptor limit %d: %d streams instead of %d", limit, limit-leanFdMargin, n)
+		n = limit - leanFdMargin
+	}
+	deadline := time.Now().Add(leanMemWait)
+	h, err := ssekify.New(&ssekify.Options{Lean: true})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: sseHandler(h, nil), ReadHeaderTimeout: wait}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = h.Shutdown(ctx, ssekify.ShutdownOptions{Grace: -1, NoAnnounce: true})
+		_ = srv.Close()
+	})
+
+	before := leanMeasure()
+	start := time.Now()
+	child := startLeanClients(t, ln.Addr().String(), n)
+	before.goroutines++ // the reader of the child's output
+	require.Equal(t, "ready", child.line(t, deadline))
+	for h.Stats().LeanStreams < int64(n) {
+		require.True(t, time.Now().Before(deadline), "%d of %d streams lean", h.Stats().LeanStreams, n)
+		time.Sleep(20 * time.Millisecond)
+	}
+	idle := leanMeasure()
+	report := func(what string, m leanMem) {
+		t.Helper()
+		heap, rss := m.perStream(before, n)
+		gor := float64(m.goroutines-before.goroutines) / float64(n)
+		stack := (float64(m.stack) - float64(before.stack)) / float64(n)
+		t.Logf("%s, %d lean streams: heap+stack %.2f KiB (stack %.2f), RSS %.2f KiB, goroutines %.2f per stream (%v)",
+			what, n, heap/1024, stack/1024, rss/1024, gor, time.Since(start).Round(time.Millisecond))
+		require.Less(t, heap, float64(leanMaxPerStream), "%s: heap+stack per stream", what)
+		if !raceEnabled { // the detector's shadow memory grows RSS with every allocation
+			require.Less(t, rss, float64(leanMaxPerStream), "%s: RSS per stream", what)
+		}
+		require.LessOrEqual(t, gor, 1.0, "%s: goroutines per stream", what)
+	}
+	report("idle", idle)
+
+	const marker = "lean-broadcast-7f3a"
+	delivered, err := h.SendToAll(ssekify.Event{Name: "b", Data: marker})
+	require.NoError(t, err)
+	require.Equal(t, n, delivered)
+	child.send(t, "read "+marker)
+	require.Equal(t, "got "+strconv.Itoa(n), child.line(t, deadline), "streams that received the broadcast")
+	eventually(t, "every writer gone", func() bool { return h.Stats().Sent == int64(n) })
+	report("after a broadcast", leanMeasure())
+	child.send(t, "quit")
+	child.wait(t)
+}
+
+// raiseFdLimit raises the soft descriptor limit to the hard one and
+// returns it.
+func raiseFdLimit(t *testing.T) int {
+	t.Helper()
+	var rl syscall.Rlimit
+	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl))
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl))
+	}
+	return int(min(rl.Cur, 1<<30))
+}
+
+// leanMem is the process's memory after two collections.
+type leanMem struct {
+	heapStack  uint64 // HeapInuse + StackInuse
+	stack      uint64 // StackInuse
+	rss        uint64 // VmRSS
+	goroutines int
+}
+
+func leanMeasure() leanMem {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return leanMem{heapStack: ms.HeapInuse + ms.StackInuse, stack: ms.StackInuse, rss: vmRSS(), goroutines: runtime.NumGoroutine()}
+}
+
+// perStream is the growth since base per stream, in bytes.
+func (m leanMem) perStream(base leanMem, n int) (heapStack, rss float64) {
+	return (float64(m.heapStack) - float64(base.heapStack)) / float64(n),
+		(float64(m.rss) - float64(base.rss)) / float64(n)
+}
+
+// vmRSS reads the resident set size of this process, in bytes (0 where
+// /proc is missing: the RSS bound then holds trivially, and the log says 0).
+func vmRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// leanClients is the child process that holds the clients.
+type leanClients struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	lines chan string
+}
+
+func startLeanClients(t *testing.T, addr string, n int) *leanClients {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLeanIdleClients$", "-test.count=1")
+	cmd.Env = append(os.Environ(), leanClientsEnv+"="+addr+","+strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	c := &leanClients{cmd: cmd, in: in, lines: make(chan string, 16)}
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if line, ok := strings.CutPrefix(sc.Text(), "lean-clients: "); ok {
+				c.lines <- line
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = c.in.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		for range c.lines {
+		}
+	})
+	return c
+}
+
+func (c *leanClients) line(t *testing.T, deadline time.Time) string {
+	t.Helper()
+	select {
+	case l, ok := <-c.lines:
+		require.True(t, ok, "the client process ended")
+		return l
+	case <-time.After(time.Until(deadline)):
+		t.Fatal("the client process did not answer in time")
+		return ""
+	}
+}
+
+func (c *leanClients) send(t *testing.T, cmd string) {
+	t.Helper()
+	_, err := io.WriteString(c.in, cmd+"\n")
+	require.NoError(t, err)
+}
+
+func (c *leanClients) wait(t *testing.T) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(wait):
+		t.Fatal("the client process did not exit")
+	}
+}
+
+// TestLeanIdleClients is the client process of TestLeanIdleMemory, which
+// starts it with SSEKIFY_LEAN_CLIENTS=<addr>,<n>; without it, it returns at
+// once. It opens n streams without reading them, says "ready", then on
+// "read <marker>" reads every stream until the marker (a few goroutines,
+// each reading its streams one after the other: their data is already in
+// the kernel's buffers) and says how many got it; "quit" closes them.
+func TestLeanIdleClients(t *testing.T) {
+	spec := os.Getenv(leanClientsEnv)
+	if spec == "" {
+		return // not the client process
+	}
+	addr, ns, _ := strings.Cut(spec, ",")
+	n, err := strconv.Atoi(ns)
+	require.NoError(t, err)
+	raiseFdLimit(t)
+	conns := leanDialAll(t, addr, n)
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	fmt.Println("lean-clients: ready")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		cmd, arg, _ := strings.Cut(in.Text(), " ")
+		switch cmd {
+		case "read":
+			fmt.Printf("lean-clients: got %d\n", leanReadAll(conns, []byte(arg)))
+		case "quit":
+			return
+		}
+	}
+}
+
+// leanDialAll opens n streams with a few dialers at once, from eight
+// loopback addresses where the system has them: beyond half of the
+// ephemeral ports of one address, each connect searches long for a free
+// port.
+func leanDialAll(t *testing.T, addr string, n int) []net.Conn {
+	conns := make([]net.Conn, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				d := net.Dialer{Timeout: wait, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%8))}}
+				c, err := d.Dial("tcp", addr)
+				if err != nil {
+					c, err = net.DialTimeout("tcp", addr, wait)
+				}
+				if err == nil {
+					_, err = fmt.Fprintf(c, "GET /sse?user=u%d HTTP/1.1\r\nHost: x\r\n\r\n", i%1000)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("stream %d: %w", i, err)
+					return
+				}
+				conns[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	return conns
+}
+
+// leanReadAll reads each stream until marker (or its deadline) and returns
+// how many got it.
+func leanReadAll(conns []net.Conn, marker []byte) int {
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	const readers = 8
+	deadline := time.Now().Add(leanMemWait / 3)
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 4096)
+			for i := r; i < len(conns); i += readers {
+				c := conns[i]
+				_ = c.SetReadDeadline(deadline)
+				var seen []byte
+				for !bytes.Contains(seen, marker) {
+					n, err := c.Read(buf)
+					seen = append(seen, buf[:n]...)
+					if err != nil {
+						break
+					}
+				}
+				if bytes.Contains(seen, marker) {
+					got.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return int(got.Load())
+}
