@@ -60,7 +60,7 @@ func TestBuildDataInFrame(t *testing.T) {
 				idLine = "id: " + id + "\n"
 			}
 			require.Equal(t, idLine, string(b.IDLine), "a caller's id has its own line; a default one comes with the position")
-			held := 128 + len(b.Frame) + len(idLine) + len(id) + len(name) + len("alice")
+			held := ssekify.MessageOverhead + len(b.Frame) + len(idLine) + len(id) + len(name) + len("alice")
 			if !c.inFrame {
 				held += len(b.Data)
 			}

@@ -16,7 +16,7 @@ func (c *Conn) catchUp(w http.ResponseWriter) error {
 	for {
 		h.mu.Lock()
 		c.keys = c.logKeys(c.keys[:0])
-		page, lost, more := h.logs.read(c.keys, c.cursor, catchUpPage, c.batch[len(c.batch):])
+		page, lost, more := h.logs.read(c.keys, c.cursor, c.told, catchUpPage, c.batch[len(c.batch):])
 		if !more {
 			c.q.resume()
 		}
@@ -25,6 +25,7 @@ func (c *Conn) catchUp(w http.ResponseWriter) error {
 		msgs := page
 		if lost.any() {
 			lost.reason = reasonRetention
+			c.told = max(c.told, lost.last)
 			msgs = append([]*message{{gap: &lost}}, page...)
 			if !more {
 				c.cursor = max(c.cursor, lost.last)

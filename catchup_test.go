@@ -311,3 +311,32 @@ func TestNoGapEventCountsLosses(t *testing.T) {
 	require.Positive(t, st.MissedEvents)
 	require.Equal(t, st.DroppedOldest, st.MissedEvents)
 }
+
+// TestForgottenLogIsTold: an event sent to a user while its log is
+// forgotten (beyond RecentMaxUsers) is kept by none; the user's reconnect
+// is told so by the gap event, not left in silence.
+func TestForgottenLogIsTold(t *testing.T) {
+	h := newHub(t, &ssekify.Options{KeepAlive: -1, RecentMaxUsers: 1})
+	srv := serve(t, h, nil)
+	s := connect(t, srv, "alice", "", nil)
+	mustSend(t, h, "user", "alice", "a1")
+	ev, err := s.Next(wait)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	eventually(t, "alice offline", func() bool { return !h.IsOnline("alice") })
+	b := connect(t, srv, "bob", "", nil)
+	require.NoError(t, b.Close())
+	eventually(t, "bob offline, alice's log forgotten", func() bool { return !h.IsOnline("bob") })
+	mustSend(t, h, "user", "alice", "a2")
+
+	s = connect(t, srv, "alice", "", http.Header{"Last-Event-ID": {ev.LastEventID}})
+	mustSend(t, h, "user", "alice", "a3")
+	evs, err := s.Collect(2, wait)
+	require.NoError(t, err)
+	require.Equal(t, ssekify.DefaultGapEvent, evs[0].Type, "a2 is lost: %s", evs[0].Data)
+	var g gapEvent
+	require.NoError(t, json.Unmarshal([]byte(evs[0].Data), &g))
+	require.Equal(t, gapEvent{Reason: "retention"}, gapEvent{Reason: g.Reason})
+	require.False(t, g.Exact)
+	require.Equal(t, `"a3"`, evs[1].Data)
+}

@@ -28,7 +28,9 @@ type Conn struct {
 	// cursor is the position of the last event given to the client: the
 	// stream's place in its logs.
 	cursor uint64
-	timer  *time.Timer // heartbeat; nil when KeepAlive is off
+	// told is the newest position of a loss the stream was told of.
+	told  uint64
+	timer *time.Timer // heartbeat; nil when KeepAlive is off
 	// lastWrite is when the last write started; deadline is the write
 	// deadline in force. Both spare a timer operation per write.
 	lastWrite time.Time

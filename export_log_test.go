@@ -1,8 +1,10 @@
 package ssekify
 
-import "fmt"
-
-import "time"
+import (
+	"fmt"
+	"time"
+	"unsafe"
+)
 
 // ParseToken and AppendToken expose the position token to the external tests.
 var (
@@ -36,9 +38,6 @@ func checkLogs(s *memLogs) error {
 			return fmt.Errorf("log %v: key %v, gone %v", key, l.key, l.gone)
 		}
 		total += logOverhead + int64(len(key.target)) + int64(len(l.ring))*ringSlotSize
-		if l.tombs.total > 0 {
-			total += tombsBytes
-		}
 		var prev uint64
 		for i := 0; i < l.n; i++ {
 			m := l.at(i)
@@ -56,6 +55,15 @@ func checkLogs(s *memLogs) error {
 		}
 	}
 	total += int64(s.fifo.n) * fifoEntry
+	stale := 0
+	for i := 0; i < s.fifo.n; i++ {
+		if !s.fifo.buf[(s.fifo.head+i)%len(s.fifo.buf)].live() {
+			stale++
+		}
+	}
+	if stale != s.stale {
+		return fmt.Errorf("%d stale index entries, counted %d", stale, s.stale)
+	}
 	if total != s.bytes {
 		return fmt.Errorf("recounted %d bytes, running figure %d", total, s.bytes)
 	}
@@ -137,11 +145,17 @@ func (d *Logs) Read(user string, rooms []string, after uint64, limit int) (posit
 
 // ReadLoss is Read with the first and last positions of the loss.
 func (d *Logs) ReadLoss(user string, rooms []string, after uint64, limit int) ([]uint64, LogLoss, bool) {
+	return d.ReadLossTold(user, rooms, after, 0, limit)
+}
+
+// ReadLossTold is ReadLoss by a reader that was told of losses up to told
+// already, as a stream's writer reads page by page.
+func (d *Logs) ReadLossTold(user string, rooms []string, after, told uint64, limit int) ([]uint64, LogLoss, bool) {
 	keys := []logKey{{kindUser, user}, allLog}
 	for _, r := range rooms {
 		keys = append(keys, logKey{kindRoom, r})
 	}
-	page, lost, more := d.s.read(keys, after, limit, nil)
+	page, lost, more := d.s.read(keys, after, told, limit, nil)
 	positions := make([]uint64, len(page))
 	for i, m := range page {
 		positions[i] = m.pos
@@ -186,3 +200,18 @@ func (d *Logs) Trim() {
 	d.s.trim()
 	d.s.publish()
 }
+
+// LogStructFits reports whether a targetLog and its map entry fit the
+// overhead each log is charged.
+func LogStructFits() error {
+	if n := unsafe.Sizeof(targetLog{}) + unsafe.Sizeof(logKey{}) + 8; n > logOverhead {
+		return fmt.Errorf("a log takes %d bytes, charged %d", n, logOverhead)
+	}
+	if n := unsafe.Sizeof(message{}); n > messageOverhead {
+		return fmt.Errorf("a message takes %d bytes, charged %d", n, messageOverhead)
+	}
+	return nil
+}
+
+// MessageOverhead is what a message is charged besides its bytes.
+const MessageOverhead = messageOverhead

@@ -29,8 +29,10 @@ type logStore interface {
 	// read appends to dst the events of the logs keys after position
 	// after, oldest first, at most max of them; more is true when there
 	// are more to read. lost describes what the logs no longer hold after
-	// after: it comes before the returned events.
-	read(keys []logKey, after uint64, max int, dst []*message) (page []*message, lost loss, more bool)
+	// after, up to the page's end: it comes before the returned events.
+	// told is the newest position of a loss the reader was told already,
+	// so that a loss of unknown extent is told once.
+	read(keys []logKey, after, told uint64, max int, dst []*message) (page []*message, lost loss, more bool)
 	// find returns the position of the newest event of the logs keys whose
 	// id is id (a caller's Event.ID or an Options.FrameID id).
 	find(keys []logKey, id string) (pos uint64, ok bool)

@@ -52,21 +52,26 @@ type targetLog struct {
 	ring     []*message
 	head, n  int
 	lastPos  uint64 // newest position appended
-	lostUpTo uint64 // newest position dropped, or inherited from lostFloor
-	tombs    tombRing
-	readers  int   // streams reading it
-	seen     int64 // unix nanoseconds when the last reader left
-	gone     bool  // forgotten: index entries that name it are stale
-	lru      lruLinks[targetLog]
+	lostUpTo uint64 // newest position dropped, or floor
+	// floor is the store's lostFloor when the log was made: what a
+	// forgotten log of the same target lost, or events sent to the target
+	// while it had no log, lie at or below it, uncounted.
+	floor   uint64
+	tombs   tombRing
+	readers int   // streams reading it
+	seen    int64 // unix nanoseconds when the last reader left
+	gone    bool  // forgotten: index entries that name it are stale
+	lru     lruLinks[targetLog]
 }
 
 func (l *targetLog) links() *lruLinks[targetLog] { return &l.lru }
 
-// Approximate costs, counted in RecentMaxBytes besides the bytes held.
+// Approximate costs, counted in RecentMaxBytes besides the bytes held. A
+// log is charged its whole struct (with its remembered drops) from the
+// start, so that dropping an event never adds to the figure.
 const (
-	logOverhead  = 160 // a targetLog, its map entry and key
+	logOverhead  = 768 // a targetLog (about 670 bytes), its map entry and key header
 	fifoEntry    = 24  // an index entry
-	tombsBytes   = tombCount * 8
 	ringSlotSize = 8
 )
 
@@ -81,12 +86,13 @@ func newMemLogs(o *Options, now func() time.Time, st *counters) *memLogs {
 		logs:       make(map[logKey]*targetLog),
 	}
 	s.all = s.create(allLog)
+	s.publish()
 	return s
 }
 
 // create adds an empty log for key.
 func (s *memLogs) create(key logKey) *targetLog {
-	l := &targetLog{key: key, lostUpTo: s.lostFloor}
+	l := &targetLog{key: key, lostUpTo: s.lostFloor, floor: s.lostFloor}
 	s.logs[key] = l
 	s.bytes += logOverhead + int64(len(key.target))
 	s.stats.replayLogs.Add(1)
@@ -102,6 +108,7 @@ func (s *memLogs) attach(key logKey) {
 		s.off.remove(l)
 	}
 	l.readers++
+	s.trim()
 	s.publish()
 }
 
@@ -128,12 +135,18 @@ func (s *memLogs) append(m *message) {
 	l := s.all
 	if m.kind != kindAll {
 		if l = s.logs[logKey{m.kind, m.target}]; l == nil {
+			// No stream here reads it: kept by none. A log made for the
+			// target later inherits this as its floor, so a client that
+			// read a forgotten log of it is told, not left in silence.
+			s.lostFloor = max(s.lostFloor, m.pos)
+			s.publish()
 			return
 		}
 	}
 	l.lastPos = m.pos
 	if s.maxEvents == 0 { // RecentBufferSize negative: kept by none
 		l.dropped(s, m.pos)
+		s.publish()
 		return
 	}
 	if l.n == s.maxEvents {
@@ -179,9 +192,6 @@ func (l *targetLog) dropHead(s *memLogs) {
 // dropped records that the event at pos left l.
 func (l *targetLog) dropped(s *memLogs, pos uint64) {
 	l.lostUpTo = max(l.lostUpTo, pos)
-	if l.tombs.total == 0 {
-		s.bytes += tombsBytes
-	}
 	l.tombs.push(pos)
 	s.stats.replayEvicted.Add(1)
 }
@@ -256,9 +266,6 @@ func (s *memLogs) forget(l *targetLog) {
 		s.bytes -= int64(l.at(i).heldBytes())
 	}
 	s.bytes -= logOverhead + int64(len(l.key.target)) + int64(len(l.ring))*ringSlotSize
-	if l.tombs.total > 0 {
-		s.bytes -= tombsBytes
-	}
 	s.lostFloor = max(s.lostFloor, l.lastPos, l.lostUpTo)
 	s.off.remove(l)
 	s.stale += l.n
@@ -268,7 +275,7 @@ func (s *memLogs) forget(l *targetLog) {
 	s.stats.replayEvicted.Add(1)
 }
 
-func (s *memLogs) read(keys []logKey, after uint64, limit int, dst []*message) ([]*message, loss, bool) {
+func (s *memLogs) read(keys []logKey, after, told uint64, limit int, dst []*message) ([]*message, loss, bool) {
 	s.sweep()
 	var heads [8]logCursor
 	cur := heads[:0]
@@ -304,19 +311,23 @@ func (s *memLogs) read(keys []logKey, after uint64, limit int, dst []*message) (
 		}
 	}
 	more := len(cur) > 0
-	// What was lost is told where it was: up to the end of this page, or
-	// everything once the logs are read to their end.
+	// The drops a log remembers are told on the page they fall in (up to
+	// its end, or everything once the logs are read to their end); a loss
+	// known only by its newest position lies somewhere after the reader's
+	// position, so it is told at once, before anything newer, and once:
+	// told is what the reader was told already.
 	upto := ^uint64(0)
 	if more {
 		upto = dst[len(dst)-1].pos
 	}
 	lost := noLoss
 	for _, l := range found {
-		lost.add(l.lostAfter(after, upto, !more))
+		lost.add(l.lostAfter(after, upto, told))
 	}
-	if missing && s.lostFloor > after && (s.lostFloor <= upto || !more) {
+	if missing && s.lostFloor > max(after, told) {
 		lost.add(loss{last: s.lostFloor}) // a forgotten log: how much is unknown
 	}
+	s.publish()
 	return dst, lost, more
 }
 
@@ -348,34 +359,27 @@ func (l *targetLog) search(after uint64) int {
 	return lo
 }
 
-// lostAfter describes what l dropped in positions (after, upto]. The
-// positions it remembers (tombs) are counted exactly; older drops, and a
-// floor inherited from a forgotten log, are known only by their newest
-// position, and are told once, on the page where that position falls (or
-// on the last page: final).
-func (l *targetLog) lostAfter(after, upto uint64, final bool) loss {
+// lostAfter describes what l dropped after position after: the positions
+// it remembers (tombs) in (after, upto] and after told, counted exactly, and, when older
+// drops or the floor it inherited lie after both after and told, a loss of
+// unknown size up to them.
+func (l *targetLog) lostAfter(after, upto, told uint64) loss {
 	if l.lostUpTo <= after {
 		return noLoss
 	}
-	n, first, last := l.tombs.between(after, upto)
-	var unknown uint64 // drops the tombs do not cover are at or below it
-	if l.lostUpTo > l.tombs.last() {
-		unknown = l.lostUpTo // inherited from a forgotten log
+	// Drops up to told lie in a loss the reader was told of already.
+	n, first, last := l.tombs.between(max(after, told), upto)
+	unknown := l.floor // drops the tombs do not cover are at or below it
+	if o, ok := l.tombs.overflowed(); ok {
+		unknown = max(unknown, o)
 	}
-	if o, ok := l.tombs.overflowed(); ok && o > unknown {
-		unknown = o
+	if unknown > max(after, told) {
+		return loss{missed: n, last: max(last, unknown)}
 	}
-	inexact := unknown > after && (unknown <= upto || final)
-	if n == 0 && !inexact {
+	if n == 0 {
 		return noLoss
 	}
-	if inexact {
-		// Older drops than the tombs hold: the first lost position is not
-		// known, only that the loss lies after the stream's position.
-		last = max(last, min(unknown, upto))
-		first = 0
-	}
-	return loss{missed: n, exact: !inexact, first: first, last: last}
+	return loss{missed: n, exact: true, first: first, last: last}
 }
 
 func (s *memLogs) find(keys []logKey, id string) (uint64, bool) {
@@ -419,6 +423,7 @@ func (s *memLogs) clear(userID string) {
 		}
 	}
 	s.compact()
+	s.trim()
 	s.publish()
 }
 

@@ -22,34 +22,6 @@ import (
 // running figures must match a recount (Check), and a reference model of
 // what each log holds or lost must agree with every read.
 
-// Known bugs of log_mem.go this file found. Each strict* constant, while
-// false, skips the focused test that reproduces the bug and relaxes the
-// model where it says; set it to true with the fix.
-const (
-	// strictForgotten: "No loss is silent" for logs the store forgot. An
-	// event sent to a target while its log is forgotten, and an event of a
-	// forgotten log read through the log made again for the same target
-	// once that log dropped events of its own, must be told lost to a
-	// reader whose position is older (TestLogsForgottenTargetTellsLoss).
-	// While false, the model checks what each existing log took only.
-	strictForgotten = false
-	// strictPlace: a loss is told on the page whose events follow it, not
-	// on a later one (TestLogsLossToldBeforeLaterEvents). While false, the
-	// model lets a page leave a loss for a later page of the same read.
-	strictPlace = false
-	// strictGauge: Stats().ReplayBytes is the running figure after every
-	// call (TestLogsGaugeAfterEveryCall). While false, the model publishes
-	// the gauge before each check.
-	strictGauge = false
-	// strictBound: the byte bound holds after every call that leaves
-	// something to drop, attach and clear too (TestLogsBoundAfterAttachAndClear).
-	// While false, the model applies the bound after them.
-	strictBound = false
-	// strictTrim: crossing the byte bound by one event drops a few events,
-	// not every log's oldest (TestLogsByteBoundDropsOnlyWhatItMust).
-	strictTrim = false
-)
-
 // logsConfig is one set of retention bounds of the random runs.
 type logsConfig struct {
 	name string
@@ -92,9 +64,6 @@ func TestLogsModel(t *testing.T) {
 			for step := range steps {
 				m.step = step
 				m.randomStep(rng)
-				if !strictGauge {
-					m.d.Publish()
-				}
 				require.NoError(t, m.d.Check(), "step %d: %s", step, m.last)
 			}
 			// Every path ran: the run is no proof otherwise.
@@ -382,9 +351,6 @@ func (m *logsModel) attach(k mkey) {
 	m.last = fmt.Sprintf("attach %v", k)
 	m.sweep()
 	m.d.Attach(k.kind, k.target)
-	if !strictBound {
-		m.d.Trim()
-	}
 	m.logs[k].readers++
 	m.sync(&k)
 }
@@ -426,9 +392,6 @@ func (m *logsModel) append(k mkey, size int) {
 func (m *logsModel) clear(user string) {
 	m.last = fmt.Sprintf("clear %q", user)
 	m.d.Clear(user)
-	if !strictBound {
-		m.d.Trim()
-	}
 	for _, k := range m.keys() {
 		if user == "" || k == (mkey{"user", user}) {
 			m.logs[k].cur = nil
@@ -458,11 +421,7 @@ func (m *logsModel) held(k mkey) []uint64 {
 // owed reports whether a reader of k's log whose position is older than p
 // must get p or be told it lost it.
 func (m *logsModel) owed(p uint64) bool {
-	r := m.recs[p-1]
-	if strictForgotten {
-		return r.owed
-	}
-	return r.log != 0 && r.log == m.logs[r.key].id // the log that took it still exists
+	return m.recs[p-1].owed
 }
 
 // readAll reads as a stream does, page by page from after, until the logs
@@ -484,10 +443,14 @@ func (m *logsModel) readAll(user string, rooms []string, after uint64, limit int
 
 // pageLoss is what the earlier pages of one read told.
 type pageLoss struct {
+	// told: the newest position of a loss told, as a stream's writer
+	// keeps it (Conn.told).
+	told uint64
 	// covered: a loss not exact covers every position up to its last.
 	covered uint64
 	// pending: positions lost before the end of an earlier page that it
-	// did not tell (only while !strictPlace): a later page must.
+	// did not tell: a later page must (none, since every loss is told on
+	// the page it falls in or earlier).
 	pending []uint64
 }
 
@@ -497,7 +460,10 @@ func (m *logsModel) read(user string, rooms []string, after uint64, limit int, e
 	m.t.Helper()
 	m.last = fmt.Sprintf("read user %s rooms %v after %d limit %d", user, rooms, after, limit)
 	m.sweep()
-	got, lost, more := m.d.ReadLoss(user, rooms, after, limit)
+	got, lost, more := m.d.ReadLossTold(user, rooms, after, earlier.told, limit)
+	if lost.Last > earlier.told && (lost.Missed > 0 || !lost.Exact) {
+		earlier.told = lost.Last
+	}
 	m.sync(nil)
 	m.reads++
 	keys := []mkey{{"user", user}, allKey}
@@ -635,10 +601,7 @@ func (m *logsModel) read(user string, rooms []string, after uint64, limit int, e
 		earlier.pending = slices.DeleteFunc(earlier.pending, func(p uint64) bool { return p <= earlier.covered })
 	}
 	if len(untold) > 0 {
-		if strictPlace || !more {
-			m.failf("positions %v lost in silence (read %v, loss %+v)", untold, got, lost)
-		}
-		earlier.pending = append(earlier.pending, untold...)
+		m.failf("positions %v lost in silence (read %v, loss %+v)", untold, got, lost)
 	}
 	next := upto
 	if !more {
@@ -744,12 +707,8 @@ func TestLogsForgottenLogIsAnInexactLoss(t *testing.T) {
 	require.NoError(t, d.Check())
 }
 
-// Known bug (strictForgotten): what a forgotten log loses is told in
-// silence in two ways.
+// What a forgotten log lost is told, in both ways it can be lost.
 func TestLogsForgottenTargetTellsLoss(t *testing.T) {
-	if !strictForgotten {
-		t.Skip("known bug of log_mem.go: set strictForgotten with its fix")
-	}
 	// An event sent to a user while its log is forgotten is not kept, and
 	// the log made again for the user does not say so: the reader's
 	// position is not older than the forgotten log's newest position, so no
@@ -792,13 +751,10 @@ func TestLogsForgottenTargetTellsLoss(t *testing.T) {
 	})
 }
 
-// Known bug (strictPlace): a loss of unknown size (drops older than a log
-// remembers) is told on the page where its newest position falls, after
-// the events of earlier pages that came after it.
+// A loss of unknown size (drops older than a log remembers) is told on the
+// first page, before events newer than it, not on the page where its
+// newest position falls.
 func TestLogsLossToldBeforeLaterEvents(t *testing.T) {
-	if !strictPlace {
-		t.Skip("known bug of log_mem.go: set strictPlace with its fix")
-	}
 	d, _ := newTestLogs(t, ssekify.Options{RecentBufferSize: 2, RecentTTL: -1, RecentMaxBytes: -1})
 	d.Attach("room", "r")
 	for range 5 {
@@ -829,11 +785,8 @@ func TestLogsInexactLossFirst(t *testing.T) {
 	require.Equal(t, ssekify.LogLoss{Missed: 64, Exact: true, First: 6, Last: last - 1}, lost)
 }
 
-// Known bug (strictGauge): Stats().ReplayBytes is stale after some calls.
+// Stats().ReplayBytes is the running figure after every call.
 func TestLogsGaugeAfterEveryCall(t *testing.T) {
-	if !strictGauge {
-		t.Skip("known bug of log_mem.go: set strictGauge with its fix")
-	}
 	t.Run("new", func(t *testing.T) { // everyone's log is counted, not published
 		d, _ := newTestLogs(t, ssekify.Options{})
 		require.NoError(t, d.Check())
@@ -863,12 +816,9 @@ func TestLogsGaugeAfterEveryCall(t *testing.T) {
 	})
 }
 
-// Known bug (strictBound): attach and clear add bytes without applying the
-// byte bound, so it does not hold until the next append or detach.
+// The byte bound holds after attach (a new log's cost) and clear too, not
+// only after the next append or detach.
 func TestLogsBoundAfterAttachAndClear(t *testing.T) {
-	if !strictBound {
-		t.Skip("known bug of log_mem.go: set strictBound with its fix")
-	}
 	fill := func(t *testing.T, d *ssekify.Logs, bound int64) {
 		t.Helper()
 		for d.Bytes() < bound-200 {
@@ -889,18 +839,15 @@ func TestLogsBoundAfterAttachAndClear(t *testing.T) {
 		d.Attach("user", "u")
 		d.Append("user", "u", 10)
 		fill(t, d, 4000)
-		d.Clear("u") // the log's first drop: its remembered drops cost bytes
+		d.Clear("u")
 		require.NoError(t, d.Check())
 	})
 }
 
-// Known bug (strictTrim): a log's first drop costs the bytes of the drops
-// it remembers, more than a small event frees; so crossing the byte bound
-// by one event drops the oldest event of every log before it frees enough.
+// Crossing the byte bound by one event drops a few events, not the oldest
+// of every log: dropping an event never adds to the figure (a log is
+// charged its remembered drops from the start).
 func TestLogsByteBoundDropsOnlyWhatItMust(t *testing.T) {
-	if !strictTrim {
-		t.Skip("known bug of log_mem.go: set strictTrim with its fix")
-	}
 	d, _ := newTestLogs(t, ssekify.Options{RecentMaxBytes: 1 << 20})
 	for i := range 1000 {
 		d.Attach("user", fmt.Sprint("u", i))
@@ -915,4 +862,10 @@ func TestLogsByteBoundDropsOnlyWhatItMust(t *testing.T) {
 		}
 	}
 	t.Fatal("the bound was never reached")
+}
+
+// TestLogStructCosts: each log and message is charged at least what its
+// struct takes.
+func TestLogStructCosts(t *testing.T) {
+	require.NoError(t, ssekify.LogStructFits())
 }

@@ -82,7 +82,7 @@ func (m *message) size() int { return len(m.idLine) + len(m.frame) }
 
 // messageOverhead approximates what a message costs besides its bytes: the
 // struct, its string and slice headers and allocation rounding.
-const messageOverhead = 128
+const messageOverhead = 176 // the struct is 152 bytes, in a 160-byte size class, plus headers
 
 // heldBytes is what keeping m costs in memory: every byte slice and string
 // it holds, plus the struct; data is counted apart from the frame unless it
