@@ -49,6 +49,8 @@ type metric struct {
 var metrics = []metric{
 	gauge("connections", "connections", "Open streams on this instance.",
 		func(s *ssekify.Stats) int64 { return s.Connections }),
+	gauge("leanStreams", "lean_streams", "Open streams the hub took over after their headers (Options.Lean).",
+		func(s *ssekify.Stats) int64 { return s.LeanStreams }),
 	gauge("users", "users", "Users with at least one open stream on this instance.",
 		func(s *ssekify.Stats) int64 { return s.Users }),
 	gauge("rooms", "rooms", "Rooms with at least one open stream on this instance.",
