@@ -282,8 +282,11 @@ func (c *Conn) write(w http.ResponseWriter, frames [][]byte) error {
 // idle clears the write deadline when the writer has caught up: nothing was
 // queued since its last take (the wake slot is empty). A frame queued right
 // after the check only costs the next write one more SetWriteDeadline.
+// A lean stream keeps its deadline: a deadline that expires between writes
+// does nothing to a TCP connection (only HTTP/2 resets a stream for it),
+// and write renews it before it writes, so most writes set none.
 func (c *Conn) idle() {
-	if c.deadline.IsZero() || len(c.wake) > 0 {
+	if c.deadline.IsZero() || len(c.wake) > 0 || c.taken() {
 		return
 	}
 	c.wmu.Lock()

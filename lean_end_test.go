@@ -54,7 +54,7 @@ func TestLeanClientGone(t *testing.T) {
 			if c.wrap != nil || runtime.GOOS != "linux" {
 				watcher = "(*Conn).readUntilGone"
 			}
-			require.Contains(t, goroutines(), "ssekify."+watcher, "the stream's watcher")
+			eventually(t, "the stream's watcher "+watcher, func() bool { return strings.Contains(goroutines(), "ssekify."+watcher) })
 
 			left := time.Now()
 			c.quit(conn)

@@ -169,7 +169,7 @@ func (h *Hub) newConn(w http.ResponseWriter, r *http.Request, userID string, opt
 	}
 	c.q.maxItems, c.q.maxBytes, c.q.policy = cfg.maxItems, cfg.maxBytes, cfg.policy
 	if cfg.lean && leanable(w, r) {
-		c.lean = newLeanConn(n)
+		c.lean = newLeanConn(c, n)
 	}
 	return c, nil
 }
