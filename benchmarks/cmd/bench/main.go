@@ -36,9 +36,22 @@ import (
 )
 
 // allLibs lists the libraries in report order; ssekify is the reference.
-var allLibs = []string{"ssekify", "baseline", "r3labs", "tmaxmax", "centrifuge"}
+var allLibs = []string{"ssekify", leanLib, "baseline", "r3labs", "tmaxmax", "centrifuge"}
 
 const refLib = "ssekify"
+
+// leanLib is ssekify with lean streams (Options.Lean): the same server
+// with -lean, compared with the handler path in every table.
+const leanLib = "ssekify-lean"
+
+// serverOf returns the server a library runs (servers/<name>, built as
+// bin/<name>) and the flags that make it that library.
+func serverOf(lib string) (name string, args []string) {
+	if lib == leanLib {
+		return refLib, []string{"-lean"}
+	}
+	return lib, nil
+}
 
 // allConfigs lists the configurations in report order: "tuned" gives every
 // library that has a per-connection queue bound the same one (-queue-items,
@@ -196,10 +209,19 @@ func run(o options) error {
 		return fmt.Errorf("build load client: %v\n%s", err, out)
 	}
 	buildErr := map[string]string{}
+	built := map[string]string{} // server → its build error, "" once built
 	for _, l := range o.libs {
-		if out, err := goBuild("bin/"+l, "./servers/"+l); err != nil {
-			buildErr[l] = firstLine(out)
-			log.Printf("build %s failed: %s", l, out)
+		name, _ := serverOf(l)
+		msg, done := built[name]
+		if !done {
+			if out, err := goBuild("bin/"+name, "./servers/"+name); err != nil {
+				msg = firstLine(out)
+				log.Printf("build %s failed: %s", name, out)
+			}
+			built[name] = msg
+		}
+		if msg != "" {
+			buildErr[l] = msg
 		}
 	}
 
@@ -332,7 +354,8 @@ func runOne(o options, round int, sc scenario, sp spec, conf, lib string) (r res
 		args = append(args, "-queue-items", itoa(o.queueItems), "-queue-bytes", itoa(o.queueBytes))
 	}
 	args = append(args, sp.server...)
-	srv := command(o.pin, "1", "bin/"+lib, args...)
+	name, libArgs := serverOf(lib)
+	srv := command(o.pin, "1", "bin/"+name, append(args, libArgs...)...)
 	slog := &tailBuffer{max: 4096}
 	srv.Stdout, srv.Stderr = slog, slog
 	if err := srv.Start(); err != nil {

@@ -408,7 +408,7 @@ func leads(o options, sc scenario, cols []metric, results map[resultKey][]result
 			best, bestLib := 0.0, ""
 			var base string
 			for _, lib := range o.libs {
-				if lib == refLib {
+				if lib == refLib || lib == leanLib {
 					continue
 				}
 				v, ok := makeCell(m, results[resultKey{conf, sc.name, m.key, lib}]).mean()
@@ -646,7 +646,7 @@ func goVersion() string {
 
 // versions lists the peer libraries' module versions from go list.
 func versions() string {
-	out := []string{"ssekify (this repository's working tree)", "baseline (net/http, in this directory)"}
+	out := []string{"ssekify (this repository's working tree; ssekify-lean: the same with Options.Lean)", "baseline (net/http, in this directory)"}
 	b, err := exec.Command("go", "list", "-m", "-f", "{{.Path}} {{.Version}}",
 		"github.com/r3labs/sse/v2", "github.com/tmaxmax/go-sse", "github.com/centrifugal/centrifuge").Output()
 	if err != nil {

@@ -42,6 +42,13 @@ type Library interface {
 	Close(ctx context.Context) error
 }
 
+// StreamCounter is a Library whose streams outlive ServeStream (ssekify's
+// lean streams, which the hub takes over): /stats reports its count of open
+// streams as Clients instead of the running ServeStream calls.
+type StreamCounter interface {
+	Streams() int64
+}
+
 // Config is what the servers' common flags set.
 type Config struct {
 	// Port is the loopback TCP port to listen on.
@@ -218,9 +225,13 @@ func (s *server) publish(count, size, rate int, seq int64) wire.BurstResult {
 }
 
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {
+	clients := s.clients.Load()
+	if sc, ok := s.lib.(StreamCounter); ok {
+		clients = sc.Streams()
+	}
 	st := wire.Stats{
 		Lib:        s.name,
-		Clients:    s.clients.Load(),
+		Clients:    clients,
 		Goroutines: runtime.NumGoroutine(),
 		Dropped:    s.lib.Dropped(),
 	}
