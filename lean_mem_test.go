@@ -53,60 +53,131 @@ func TestLeanIdleMemory(t *testing.T) {
 		t.Logf("descriptor limit %d: %d streams instead of %d", limit, limit-leanFdMargin, n)
 		n = limit - leanFdMargin
 	}
+	for _, f := range measureIdle(t, n, true) {
+		t.Logf("%s", f)
+		require.Less(t, f.heapStack, float64(leanMaxPerStream), "%s: heap+stack per stream", f.when)
+		if !raceEnabled { // the detector's shadow memory grows RSS with every allocation
+			require.Less(t, f.rss, float64(leanMaxPerStream), "%s: RSS per stream", f.when)
+		}
+		require.LessOrEqual(t, f.goroutines, 1.0, "%s: goroutines per stream", f.when)
+	}
+}
+
+// BenchmarkIdleStreams measures what an idle stream costs the server, lean
+// and on the handler path, at 5,000 and 50,000 streams, idle and after one
+// broadcast (the clients in a child process, as in TestLeanIdleMemory).
+// Each process needs a descriptor per stream: where the limit does not
+// allow 50,000, the largest size it allows runs instead, under its own
+// name. Run: go test -run '^$' -bench IdleStreams -benchtime 1x
+func BenchmarkIdleStreams(b *testing.B) {
+	limit := raiseFdLimit(b)
+	for _, n := range []int{5000, 50000} {
+		if n > limit-leanFdMargin {
+			b.Logf("descriptor limit %d: %d streams instead of %d", limit, limit-leanFdMargin, n)
+			n = limit - leanFdMargin
+		}
+		for _, lean := range []bool{true, false} {
+			name := "handler"
+			if lean {
+				name = "lean"
+			}
+			b.Run(fmt.Sprintf("%s-%d", name, n), func(b *testing.B) {
+				var fs []idleFigures
+				for range b.N {
+					fs = measureIdle(b, n, lean)
+				}
+				for _, f := range fs {
+					b.Logf("%s", f)
+				}
+				b.ReportMetric(fs[0].rss/1024, "RSS-KiB/stream")
+				b.ReportMetric(fs[0].heapStack/1024, "heap+stack-KiB/stream")
+				b.ReportMetric(fs[0].stack/1024, "stack-KiB/stream")
+				b.ReportMetric(fs[0].goroutines, "goroutines/stream")
+				b.ReportMetric(fs[1].rss/1024, "RSS-KiB/stream-after-broadcast")
+			})
+		}
+	}
+}
+
+// idleFigures is what n idle streams cost the server, per stream.
+type idleFigures struct {
+	when                  string
+	n                     int
+	lean                  bool
+	heapStack, stack, rss float64 // bytes
+	goroutines            float64
+	took                  time.Duration
+}
+
+func (f idleFigures) String() string {
+	path := "handler"
+	if f.lean {
+		path = "lean"
+	}
+	return fmt.Sprintf("%s, %d %s streams: heap+stack %.2f KiB (stack %.2f), RSS %.2f KiB, goroutines %.2f per stream (%v)",
+		f.when, f.n, path, f.heapStack/1024, f.stack/1024, f.rss/1024, f.goroutines, f.took.Round(time.Millisecond))
+}
+
+// measureIdle opens n streams from a child process, lean or on the handler
+// path, measures them idle, checks that a broadcast reaches every one,
+// measures them again and closes them.
+func measureIdle(tb testing.TB, n int, lean bool) []idleFigures {
 	deadline := time.Now().Add(leanMemWait)
-	h, err := ssekify.New(&ssekify.Options{Lean: true})
-	require.NoError(t, err)
+	h, err := ssekify.New(&ssekify.Options{Lean: lean})
+	require.NoError(tb, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	srv := &http.Server{Handler: sseHandler(h, nil), ReadHeaderTimeout: wait}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(ln) }()
+	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		_ = h.Shutdown(ctx, ssekify.ShutdownOptions{Grace: -1, NoAnnounce: true})
 		_ = srv.Close()
-	})
+		<-served
+	}()
 
 	before := leanMeasure()
 	start := time.Now()
-	child := startLeanClients(t, ln.Addr().String(), n)
+	child := startLeanClients(tb, ln.Addr().String(), n)
+	defer child.close()
 	before.goroutines++ // the reader of the child's output
-	require.Equal(t, "ready", child.line(t, deadline))
-	for h.Stats().LeanStreams < int64(n) {
-		require.True(t, time.Now().Before(deadline), "%d of %d streams lean", h.Stats().LeanStreams, n)
+	require.Equal(tb, "ready", child.line(tb, deadline))
+	for h.Stats().Connections < int64(n) {
+		require.True(tb, time.Now().Before(deadline), "%d of %d streams open", h.Stats().Connections, n)
 		time.Sleep(20 * time.Millisecond)
 	}
-	idle := leanMeasure()
-	report := func(what string, m leanMem) {
-		t.Helper()
-		heap, rss := m.perStream(before, n)
-		gor := float64(m.goroutines-before.goroutines) / float64(n)
-		stack := (float64(m.stack) - float64(before.stack)) / float64(n)
-		t.Logf("%s, %d lean streams: heap+stack %.2f KiB (stack %.2f), RSS %.2f KiB, goroutines %.2f per stream (%v)",
-			what, n, heap/1024, stack/1024, rss/1024, gor, time.Since(start).Round(time.Millisecond))
-		require.Less(t, heap, float64(leanMaxPerStream), "%s: heap+stack per stream", what)
-		if !raceEnabled { // the detector's shadow memory grows RSS with every allocation
-			require.Less(t, rss, float64(leanMaxPerStream), "%s: RSS per stream", what)
-		}
-		require.LessOrEqual(t, gor, 1.0, "%s: goroutines per stream", what)
+	if lean {
+		require.EqualValues(tb, n, h.Stats().LeanStreams)
 	}
-	report("idle", idle)
+	figures := func(when string, m leanMem) idleFigures {
+		per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
+		return idleFigures{when: when, n: n, lean: lean,
+			heapStack: per(m.heapStack, before.heapStack), stack: per(m.stack, before.stack), rss: per(m.rss, before.rss),
+			goroutines: float64(m.goroutines-before.goroutines) / float64(n), took: time.Since(start)}
+	}
+	idle := figures("idle", leanMeasure())
 
 	const marker = "lean-broadcast-7f3a"
 	delivered, err := h.SendToAll(ssekify.Event{Name: "b", Data: marker})
-	require.NoError(t, err)
-	require.Equal(t, n, delivered)
-	child.send(t, "read "+marker)
-	require.Equal(t, "got "+strconv.Itoa(n), child.line(t, deadline), "streams that received the broadcast")
-	eventually(t, "every writer gone", func() bool { return h.Stats().Sent == int64(n) })
-	report("after a broadcast", leanMeasure())
-	child.send(t, "quit")
-	child.wait(t)
+	require.NoError(tb, err)
+	require.Equal(tb, n, delivered)
+	child.send(tb, "read "+marker)
+	require.Equal(tb, "got "+strconv.Itoa(n), child.line(tb, deadline), "streams that received the broadcast")
+	for h.Stats().Sent < int64(n) {
+		require.True(tb, time.Now().Before(deadline), "%d of %d writes done", h.Stats().Sent, n)
+		time.Sleep(5 * time.Millisecond)
+	}
+	after := figures("after a broadcast", leanMeasure())
+	child.send(tb, "quit")
+	child.wait(tb)
+	return []idleFigures{idle, after}
 }
 
 // raiseFdLimit raises the soft descriptor limit to the hard one and
 // returns it.
-func raiseFdLimit(t *testing.T) int {
+func raiseFdLimit(t testing.TB) int {
 	t.Helper()
 	var rl syscall.Rlimit
 	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl))
@@ -160,9 +231,12 @@ type leanClients struct {
 	cmd   *exec.Cmd
 	in    io.WriteCloser
 	lines chan string
+
+	waitOnce sync.Once
+	waitErr  error
 }
 
-func startLeanClients(t *testing.T, addr string, n int) *leanClients {
+func startLeanClients(t testing.TB, addr string, n int) *leanClients {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLeanIdleClients$", "-test.count=1")
 	cmd.Env = append(os.Environ(), leanClientsEnv+"="+addr+","+strconv.Itoa(n))
@@ -182,17 +256,20 @@ func startLeanClients(t *testing.T, addr string, n int) *leanClients {
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		_ = c.in.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		for range c.lines {
-		}
-	})
 	return c
 }
 
-func (c *leanClients) line(t *testing.T, deadline time.Time) string {
+// close ends the child process if it still runs and waits for it and for
+// the reader of its output.
+func (c *leanClients) close() {
+	_ = c.in.Close()
+	_ = c.cmd.Process.Kill()
+	c.waitOnce.Do(func() { c.waitErr = c.cmd.Wait() })
+	for range c.lines {
+	}
+}
+
+func (c *leanClients) line(t testing.TB, deadline time.Time) string {
 	t.Helper()
 	select {
 	case l, ok := <-c.lines:
@@ -204,19 +281,22 @@ func (c *leanClients) line(t *testing.T, deadline time.Time) string {
 	}
 }
 
-func (c *leanClients) send(t *testing.T, cmd string) {
+func (c *leanClients) send(t testing.TB, cmd string) {
 	t.Helper()
 	_, err := io.WriteString(c.in, cmd+"\n")
 	require.NoError(t, err)
 }
 
-func (c *leanClients) wait(t *testing.T) {
+func (c *leanClients) wait(t testing.TB) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.waitOnce.Do(func() { c.waitErr = c.cmd.Wait() })
+	}()
 	select {
-	case err := <-done:
-		require.NoError(t, err)
+	case <-done:
+		require.NoError(t, c.waitErr)
 	case <-time.After(wait):
 		t.Fatal("the client process did not exit")
 	}
