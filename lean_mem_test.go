@@ -123,31 +123,14 @@ func (f idleFigures) String() string {
 // measures them again and closes them.
 func measureIdle(tb testing.TB, n int, lean bool) []idleFigures {
 	deadline := time.Now().Add(leanMemWait)
-	h, err := ssekify.New(&ssekify.Options{Lean: lean})
-	require.NoError(tb, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(tb, err)
-	srv := &http.Server{Handler: sseHandler(h, nil), ReadHeaderTimeout: wait}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		_ = h.Shutdown(ctx, ssekify.ShutdownOptions{Grace: -1, NoAnnounce: true})
-		_ = srv.Close()
-		<-served
-	}()
-
+	h, addr, stop := serveHub(tb, &ssekify.Options{Lean: lean})
+	defer stop()
 	before := leanMeasure()
 	start := time.Now()
-	child := startLeanClients(tb, ln.Addr().String(), n)
+	child := startLeanClients(tb, addr, n)
 	defer child.close()
 	before.goroutines++ // the reader of the child's output
-	require.Equal(tb, "ready", child.line(tb, deadline))
-	for h.Stats().Connections < int64(n) {
-		require.True(tb, time.Now().Before(deadline), "%d of %d streams open", h.Stats().Connections, n)
-		time.Sleep(20 * time.Millisecond)
-	}
+	child.await(tb, h, n, deadline)
 	if lean {
 		require.EqualValues(tb, n, h.Stats().LeanStreams)
 	}
@@ -173,6 +156,56 @@ func measureIdle(tb testing.TB, n int, lean bool) []idleFigures {
 	child.send(tb, "quit")
 	child.wait(tb)
 	return []idleFigures{idle, after}
+}
+
+// TestLeanHeartbeatsAtScale: the wheel gives each of 2,000 idle lean
+// streams its heartbeats, none more often than KeepAlive, in 1.5s of
+// KeepAlive 100ms: the hub is shut down, then each stream counts the
+// ": ping" comments it got until its end.
+func TestLeanHeartbeatsAtScale(t *testing.T) {
+	const n, keepAlive, silence = 2000, 100 * time.Millisecond, 1500 * time.Millisecond
+	deadline := time.Now().Add(leanMemWait)
+	h, addr, stop := serveHub(t, &ssekify.Options{Lean: true, KeepAlive: keepAlive})
+	defer stop()
+	start := time.Now() // no stream is older
+	child := startLeanClients(t, addr, n)
+	defer child.close()
+	child.await(t, h, n, deadline)
+	time.Sleep(silence)
+	stop()
+	elapsed := time.Since(start)
+	child.send(t, "count : ping\n")
+	var least, most int
+	_, err := fmt.Sscanf(child.line(t, deadline), "counted %d %d", &least, &most)
+	require.NoError(t, err)
+	t.Logf("%d lean streams, KeepAlive %v, %v: %d to %d heartbeats each", n, keepAlive, elapsed.Round(time.Millisecond), least, most)
+	require.LessOrEqual(t, most, int(elapsed/keepAlive)+1, "heartbeats more often than KeepAlive")
+	require.GreaterOrEqual(t, least, int(silence/keepAlive)/3, "a stream got too few heartbeats")
+	require.Zero(t, h.Stats().Sent, "heartbeats are not counted as sent")
+	child.send(t, "quit")
+	child.wait(t)
+}
+
+// serveHub starts a hub with opts behind a loopback http.Server serving
+// sseHandler; stop shuts both down (once, however often it is called).
+func serveHub(tb testing.TB, opts *ssekify.Options) (h *ssekify.Hub, addr string, stop func()) {
+	h, err := ssekify.New(opts)
+	require.NoError(tb, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	srv := &http.Server{Handler: sseHandler(h, nil), ReadHeaderTimeout: wait}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(ln) }()
+	var once sync.Once
+	return h, ln.Addr().String(), func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			_ = h.Shutdown(ctx, ssekify.ShutdownOptions{Grace: -1, NoAnnounce: true})
+			_ = srv.Close()
+			<-served
+		})
+	}
 }
 
 // raiseFdLimit raises the soft descriptor limit to the hard one and
@@ -281,6 +314,16 @@ func (c *leanClients) line(t testing.TB, deadline time.Time) string {
 	}
 }
 
+// await waits for the child to open its n streams and for h to hold them.
+func (c *leanClients) await(tb testing.TB, h *ssekify.Hub, n int, deadline time.Time) {
+	tb.Helper()
+	require.Equal(tb, "ready", c.line(tb, deadline))
+	for h.Stats().Connections < int64(n) {
+		require.True(tb, time.Now().Before(deadline), "%d of %d streams open", h.Stats().Connections, n)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (c *leanClients) send(t testing.TB, cmd string) {
 	t.Helper()
 	_, err := io.WriteString(c.in, cmd+"\n")
@@ -302,12 +345,15 @@ func (c *leanClients) wait(t testing.TB) {
 	}
 }
 
-// TestLeanIdleClients is the client process of TestLeanIdleMemory, which
-// starts it with SSEKIFY_LEAN_CLIENTS=<addr>,<n>; without it, it returns at
-// once. It opens n streams without reading them, says "ready", then on
+// TestLeanIdleClients is the client process of TestLeanIdleMemory (and of
+// TestLeanHeartbeatsAtScale and BenchmarkIdleStreams), which starts it
+// with SSEKIFY_LEAN_CLIENTS=<addr>,<n>; without it, it returns at once. It
+// opens n streams without reading them, says "ready", then on
 // "read <marker>" reads every stream until the marker (a few goroutines,
 // each reading its streams one after the other: their data is already in
-// the kernel's buffers) and says how many got it; "quit" closes them.
+// the kernel's buffers) and says how many got it; on "count <s>" (\n for
+// a newline) it reads what every stream holds and says the least and the
+// most times one held s; "quit" closes them.
 func TestLeanIdleClients(t *testing.T) {
 	spec := os.Getenv(leanClientsEnv)
 	if spec == "" {
@@ -330,6 +376,9 @@ func TestLeanIdleClients(t *testing.T) {
 		switch cmd {
 		case "read":
 			fmt.Printf("lean-clients: got %d\n", leanReadAll(conns, []byte(arg)))
+		case "count":
+			least, most := leanCountAll(conns, []byte(strings.ReplaceAll(arg, `\n`, "\n")))
+			fmt.Printf("lean-clients: counted %d %d\n", least, most)
 		case "quit":
 			return
 		}
@@ -372,6 +421,42 @@ func leanDialAll(t *testing.T, addr string, n int) []net.Conn {
 		require.NoError(t, err)
 	}
 	return conns
+}
+
+// leanCountAll reads each stream to its end (or until a read waits 50ms)
+// and returns the least and the most times one held s.
+func leanCountAll(conns []net.Conn, s []byte) (least, most int) {
+	var mu sync.Mutex
+	least = -1
+	var wg sync.WaitGroup
+	const readers = 8
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 4096)
+			for i := r; i < len(conns); i += readers {
+				var held []byte
+				for {
+					_ = conns[i].SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+					n, err := conns[i].Read(buf)
+					held = append(held, buf[:n]...)
+					if err != nil {
+						break
+					}
+				}
+				k := bytes.Count(held, s)
+				mu.Lock()
+				if least < 0 || k < least {
+					least = k
+				}
+				most = max(most, k)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return least, most
 }
 
 // leanReadAll reads each stream until marker (or its deadline) and returns
