@@ -230,9 +230,11 @@
 //     goroutine only when none runs; it writes everything queued, or reads
 //     the logs after an overflow, and ends when nothing is left. Frames are
 //     written as chunks of the response body (net/http chunked the head),
-//     one Write per batch, under the write deadline as on the handler path;
-//     a close by the hub ends the body with its last chunk, then closes the
-//     connection.
+//     one Write per batch, under WriteTimeout as on the handler path (the
+//     deadline stays set between writes and is renewed before a write once
+//     half spent: an expired deadline does nothing to an idle TCP
+//     connection); a close by the hub ends the body with its last chunk,
+//     then closes the connection.
 //   - Heartbeats come from one timer for the whole hub: a wheel of ticks
 //     (1/128 of KeepAlive, at most 250ms) that looks only at the streams
 //     due, so a ": ping" comes at most a tick after KeepAlive of silence.

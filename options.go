@@ -107,8 +107,9 @@ type Options struct {
 	// between WriteTimeout/2 and WriteTimeout) and cleared once the writer
 	// has nothing left to write: an idle stream holds no deadline, which
 	// matters on HTTP/2, where an expired deadline resets the stream even
-	// between writes. Default 10s; negative disables (not recommended: a
-	// dead peer then holds its memory until TCP gives up).
+	// between writes (a lean stream keeps its deadline between writes: see
+	// Lean). Default 10s; negative disables (not recommended: a dead peer
+	// then holds its memory until TCP gives up).
 	WriteTimeout time.Duration
 	// Headers are added to every stream's response, under their canonical
 	// keys. They can not replace or double Content-Type, Cache-Control,
