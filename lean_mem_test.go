@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -206,19 +205,6 @@ func serveHub(tb testing.TB, opts *ssekify.Options) (h *ssekify.Hub, addr string
 			<-served
 		})
 	}
-}
-
-// raiseFdLimit raises the soft descriptor limit to the hard one and
-// returns it.
-func raiseFdLimit(t testing.TB) int {
-	t.Helper()
-	var rl syscall.Rlimit
-	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl))
-	if rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl))
-	}
-	return int(min(rl.Cur, 1<<30))
 }
 
 // leanMem is the process's memory after two collections.
