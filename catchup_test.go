@@ -225,17 +225,8 @@ func TestReconnectLoop(t *testing.T) {
 			case <-kick:
 			}
 			for range 6 {
-				data := json.RawMessage(strconv.Itoa(n))
-				var err error
-				switch n % 3 {
-				case 0:
-					_, err = h.SendToUser("u", ssekify.Event{Data: data})
-				case 1:
-					_, err = h.SendToRoom("r", ssekify.Event{Data: data})
-				default:
-					_, err = h.SendToAll(ssekify.Event{Data: data})
-				}
-				if err != nil {
+				target := [3][2]string{{"user", "u"}, {"room", "r"}, {"all", ""}}[n%3]
+				if err := sendTo(h, target[0], target[1], ssekify.Event{Data: json.RawMessage(strconv.Itoa(n))}); err != nil {
 					return
 				}
 				n++

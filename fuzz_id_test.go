@@ -68,17 +68,7 @@ func FuzzID(f *testing.F) {
 		time.Sleep(time.Millisecond)
 	}
 	send := func(kind, target, data string, id string) error {
-		ev := ssekify.Event{ID: id, Data: json.RawMessage(`"` + data + `"`)}
-		var err error
-		switch kind {
-		case "user":
-			_, err = h.SendToUser(target, ev)
-		case "room":
-			_, err = h.SendToRoom(target, ev)
-		default:
-			_, err = h.SendToAll(ev)
-		}
-		return err
+		return sendTo(h, kind, target, ssekify.Event{ID: id, Data: json.RawMessage(`"` + data + `"`)})
 	}
 	epoch := ssekify.Epoch(h)
 	for i := range 5 {

@@ -49,10 +49,8 @@ func datas(evs []ssetest.Event) []string {
 	return out
 }
 
-// mustSend sends to a user, a room or everyone and fails on error.
-func mustSend(t testing.TB, h *ssekify.Hub, kind, target string, data any) {
-	t.Helper()
-	ev := ssekify.Event{Data: data}
+// sendTo sends ev to a user, a room or everyone ("user", "room", else all).
+func sendTo(h *ssekify.Hub, kind, target string, ev ssekify.Event) error {
 	var err error
 	switch kind {
 	case "user":
@@ -62,5 +60,11 @@ func mustSend(t testing.TB, h *ssekify.Hub, kind, target string, data any) {
 	default:
 		_, err = h.SendToAll(ev)
 	}
-	require.NoError(t, err)
+	return err
+}
+
+// mustSend sends data to a user, a room or everyone and fails on error.
+func mustSend(t testing.TB, h *ssekify.Hub, kind, target string, data any) {
+	t.Helper()
+	require.NoError(t, sendTo(h, kind, target, ssekify.Event{Data: data}))
 }
