@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -71,13 +70,6 @@ func TestBuildDataInFrame(t *testing.T) {
 	require.NoError(t, err)
 	copy(caller, `"changed!"`)
 	require.Equal(t, `"as given"`, string(b.Data), "the message does not hold the caller's buffer")
-}
-
-// frameField returns the value of the frame's first line when it starts
-// with prefix.
-func frameField(frame []byte, prefix string) (string, bool) {
-	line, _, _ := strings.Cut(string(frame), "\n")
-	return strings.CutPrefix(line, prefix)
 }
 
 // badUTF8 is a json.Marshaler whose output is not valid UTF-8:

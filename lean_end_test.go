@@ -58,7 +58,7 @@ func TestLeanClientGone(t *testing.T) {
 
 			left := time.Now()
 			c.quit(conn)
-			err, at := end.next(t)
+			at, err := end.next(t)
 			require.NoError(t, err, "a client's leaving is a normal end")
 			require.Less(t, at.Sub(left), leanGoneWithin, "noticed after %v", at.Sub(left))
 			require.False(t, h.IsOnline("alice"))
@@ -157,7 +157,7 @@ func TestLeanStalledClient(t *testing.T) {
 		eventually(t, "stalled client registered", func() bool { return h.Stats().LeanStreams == 1 })
 		start := time.Now()
 		leanFill(t, h, 40)
-		err, at := end.next(t)
+		at, err := end.next(t)
 		require.True(t, errTimeout(err), "want a timeout, got %v", err)
 		require.Less(t, at.Sub(start), wait/2, "cut after %v", at.Sub(start))
 		require.Equal(t, []string{ssekify.CodeWrite}, log.codes())
@@ -175,7 +175,7 @@ func TestLeanStalledClient(t *testing.T) {
 			_, err := h.SendToUser("stalled", ssekify.Event{Data: payload})
 			require.NoError(t, err)
 		}
-		err, _ := end.next(t)
+		_, err := end.next(t)
 		require.ErrorIs(t, err, ssekify.ErrSlowClient)
 		require.EqualValues(t, 1, h.Stats().DisconnectedByBackpressure)
 		require.Zero(t, h.Stats().LeanStreams)
@@ -202,7 +202,7 @@ func TestLeanStalledClient(t *testing.T) {
 		}
 		closed := time.Now()
 		require.Equal(t, 1, h.CloseUser("stalled"))
-		err, at := end.next(t)
+		at, err := end.next(t)
 		require.NoError(t, err, "a close by the hub is a normal end")
 		require.Less(t, at.Sub(closed), 2*time.Second, "the blocked write held the stream %v after its close", at.Sub(closed))
 	})

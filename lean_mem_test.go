@@ -224,12 +224,6 @@ func leanMeasure() leanMem {
 	return leanMem{heapStack: ms.HeapInuse + ms.StackInuse, stack: ms.StackInuse, rss: vmRSS(), goroutines: runtime.NumGoroutine()}
 }
 
-// perStream is the growth since base per stream, in bytes.
-func (m leanMem) perStream(base leanMem, n int) (heapStack, rss float64) {
-	return (float64(m.heapStack) - float64(base.heapStack)) / float64(n),
-		(float64(m.rss) - float64(base.rss)) / float64(n)
-}
-
 // vmRSS reads the resident set size of this process, in bytes (0 where
 // /proc is missing: the RSS bound then holds trivially, and the log says 0).
 func vmRSS() uint64 {

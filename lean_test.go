@@ -132,8 +132,8 @@ func (e *ends) hook(info ssekify.ConnInfo, err error) {
 	e.ch <- struct{}{}
 }
 
-// next waits for the next end and returns its error and time.
-func (e *ends) next(t testing.TB) (error, time.Time) {
+// next waits for the next end and returns its time and error.
+func (e *ends) next(t testing.TB) (time.Time, error) {
 	t.Helper()
 	select {
 	case <-e.ch:
@@ -143,7 +143,7 @@ func (e *ends) next(t testing.TB) (error, time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	i := len(e.errs) - 1
-	return e.errs[i], e.at[i]
+	return e.at[i], e.errs[i]
 }
 
 // TestLeanStream: a lean stream's Register returns nil at once, and the
@@ -191,7 +191,7 @@ func TestLeanStream(t *testing.T) {
 	require.Equal(t, 1, h.CloseUser("alice"))
 	_, err = s.Next(wait)
 	require.ErrorIs(t, err, io.EOF, "the body ends with its last chunk")
-	err, _ = end.next(t)
+	_, err = end.next(t)
 	require.NoError(t, err, "a close by the hub is a normal end")
 	require.Equal(t, ci, end.infos[0], "OnDisconnect gets what OnConnect got")
 	st = h.Stats()
@@ -360,7 +360,7 @@ func testLeanPath(t *testing.T, c leanPath) {
 	require.Equal(t, 1, h.CloseUser("alice"))
 	_, err = s.Next(wait)
 	require.ErrorIs(t, err, io.EOF)
-	err, _ = end.next(t)
+	_, err = end.next(t)
 	require.NoError(t, err)
 	if !c.wantLean {
 		require.NoError(t, srv.registerReturned(t))

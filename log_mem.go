@@ -447,14 +447,6 @@ func (t *tombRing) push(p uint64) {
 	t.n = min(t.n+1, tombCount)
 }
 
-// last returns the newest position pushed, 0 if none.
-func (t *tombRing) last() uint64 {
-	if t.total == 0 {
-		return 0
-	}
-	return t.pos[(t.total-1)%tombCount]
-}
-
 // between counts the positions in (lo, hi] and returns the first and last.
 func (t *tombRing) between(lo, hi uint64) (n int, first, last uint64) {
 	for i := t.total - uint64(t.n); i < t.total; i++ {

@@ -278,7 +278,7 @@ func (o *Options) resolve() (Options, error) {
 		errs = append(errs, errors.New("InstanceID must not contain '-', CR, LF or NUL"))
 	}
 	if n := headerBytes(r.Headers); n > MaxHeaderBytes {
-		errs = append(errs, fmt.Errorf("Headers hold %d bytes, limit %d", n, MaxHeaderBytes))
+		errs = append(errs, fmt.Errorf("the Headers hold %d bytes, limit %d", n, MaxHeaderBytes))
 	}
 	if r.GapEvent != "" && !validField(r.GapEvent) {
 		errs = append(errs, errors.New("GapEvent must not contain CR, LF or NUL"))
