@@ -361,3 +361,45 @@ func TestClearRecent(t *testing.T) {
 	require.Equal(t, 1, gap(first("c")).Missed)
 	require.NoError(t, ssekify.CheckLogs(h))
 }
+
+// TestReplayCallerIDs: with a caller's ids (Event.ID, or Options.FrameID),
+// a reconnect finds the id in the stream's own logs and replays exactly
+// what follows it; an id the logs no longer hold gets the gap event.
+func TestReplayCallerIDs(t *testing.T) {
+	var n atomic.Int64
+	h := newHub(t, &ssekify.Options{KeepAlive: -1, RecentBufferSize: 4,
+		FrameID: func(ssekify.Event, []byte) string { return "job-" + strconv.FormatInt(n.Add(1), 10) }})
+	srv := serve(t, h, nil)
+	s := connect(t, srv, "alice", "", nil)
+	mustSend(t, h, "user", "alice", "one")
+	_, err := h.SendToUser("alice", ssekify.Event{ID: "mine", Data: "two"})
+	require.NoError(t, err)
+	evs, err := s.Collect(2, wait)
+	require.NoError(t, err)
+	require.Equal(t, []string{"job-1", "mine"}, []string{evs[0].LastEventID, evs[1].LastEventID})
+	require.NoError(t, s.Close())
+	eventually(t, "alice offline", func() bool { return !h.IsOnline("alice") })
+	mustSend(t, h, "user", "alice", "three")
+	mustSend(t, h, "all", "", "four")
+
+	for id, want := range map[string][]string{
+		"job-1": {`"two"`, `"three"`, `"four"`},
+		"mine":  {`"three"`, `"four"`},
+	} {
+		s := connect(t, srv, "alice", "", http.Header{"Last-Event-ID": {id}})
+		evs, err := s.Collect(len(want), wait)
+		require.NoError(t, err, id)
+		require.Equal(t, want, datas(evs), id)
+		require.NoError(t, s.Close())
+		eventually(t, "alice offline", func() bool { return !h.IsOnline("alice") })
+	}
+	// Past the log's 4 events, job-1 is gone: the gap event, then live.
+	for range 4 {
+		mustSend(t, h, "user", "alice", "more")
+	}
+	s = connect(t, srv, "alice", "", http.Header{"Last-Event-ID": {"job-1"}})
+	mustSend(t, h, "user", "alice", "live")
+	ev, err := s.Next(wait)
+	require.NoError(t, err)
+	require.Equal(t, ssekify.DefaultGapEvent, ev.Type, ev.Data)
+}
