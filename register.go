@@ -193,7 +193,7 @@ type opening struct {
 // (its writer reads its logs, then goes live under the same lock), without
 // one it starts live at the current position. Every event is therefore
 // either replayed or delivered live, never both, never neither.
-func (h *Hub) attach(c *Conn, rooms []string, lastID string) (o opening, err error) {
+func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
 	h.mu.Lock()
 	if h.stopped.Load() {
 		h.mu.Unlock()
@@ -203,44 +203,48 @@ func (h *Hub) attach(c *Conn, rooms []string, lastID string) (o opening, err err
 	h.running.Add(1)
 	h.add(c, rooms)
 	c.cursor = h.pos
-	known := lastID == ""
-	if !known {
+	replay := false
+	if lastID != "" {
 		var pos uint64
-		if pos, known = h.position(c, lastID); known {
+		if pos, replay = h.position(c, lastID); replay {
 			c.cursor = pos
 			c.q.catchUp()
 			c.signal()
 		}
 	}
 	h.mu.Unlock()
+	return h.opening(c, lastID, replay), nil
+}
 
-	o = opening{frames: make([][]byte, 0, 3)}
+// opening builds what c writes first: the retry line; for a stream that
+// starts live, the gap event when its Last-Event-ID named no position, and
+// an id line without data naming its start, which sets the client's last
+// event id without dispatching an event, so a client that loses its stream
+// before its first event still comes back with a position. A stream that
+// replays needs neither: its writer catches up from the position.
+func (h *Hub) opening(c *Conn, lastID string, replay bool) opening {
+	o := opening{frames: make([][]byte, 0, 3)}
 	if f := retryFrame(c.cfg.retry); f != nil {
 		o.frames = append(o.frames, f)
 	}
-	if known && lastID != "" {
+	if replay {
 		h.stats.replayHits.Add(1)
-		return o, nil
+		return o
 	}
-	// A stream that starts live names its start: an id line without data
-	// sets the client's last event id without dispatching an event, so a
-	// client that loses its stream before its first event still comes back
-	// with a position and gets everything from its start.
-	defer func() { o.frames = append(o.frames, append(h.positionLine(c.cursor), '\n')) }()
-	if lastID == "" {
-		return o, nil
+	if lastID != "" {
+		h.stats.replayMisses.Add(1)
+		if len(lastID) > MaxLastEventIDBytes || !validField(lastID) {
+			h.reportErr(&Error{Code: CodeInvalidLastEvent, Level: LevelWarn, Op: "register", Target: c.id,
+				Err: fmt.Errorf("Last-Event-ID %q of user %q is not an id this hub makes; answered with the gap event", clip(lastID), c.userID)})
+		}
+		if !h.opts.NoGapEvent {
+			o.frames = append(o.frames, h.gapFrame(loss{reason: reasonUnknownID}, lastID))
+			o.events = 1
+			h.stats.gapEvents.Add(1)
+		}
 	}
-	h.stats.replayMisses.Add(1)
-	if len(lastID) > MaxLastEventIDBytes || !validField(lastID) {
-		h.reportErr(&Error{Code: CodeInvalidLastEvent, Level: LevelWarn, Op: "register", Target: c.id,
-			Err: fmt.Errorf("Last-Event-ID %q of user %q is not an id this hub makes; answered with the gap event", clip(lastID), c.userID)})
-	}
-	if !h.opts.NoGapEvent {
-		o.frames = append(o.frames, h.gapFrame(loss{reason: reasonUnknownID}, lastID))
-		o.events = 1
-		h.stats.gapEvents.Add(1)
-	}
-	return o, nil
+	o.frames = append(o.frames, append(h.positionLine(c.cursor), '\n'))
+	return o
 }
 
 // position returns the position a client's Last-Event-ID names: a token of
