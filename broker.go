@@ -89,8 +89,10 @@ const (
 
 // readySubscriber is a Broker that tells when a subscription is active, so
 // the hub can log that it came back and restart its backoff.
+// Its handler and ready may fail, which ends the subscription with their
+// error (the hub subscribes again).
 type readySubscriber interface {
-	subscribeReady(ctx context.Context, channel string, handler func([]byte), ready func()) error
+	subscribeReady(ctx context.Context, channel string, handler func([]byte) error, ready func() error) error
 }
 
 // startBroker opens the broker named by the options, hands its counter to
@@ -107,6 +109,9 @@ func (h *Hub) startBroker() error {
 	if h.broker == nil {
 		return nil
 	}
+	if lb, ok := h.broker.(logBroker); ok {
+		h.lb = lb
+	}
 	if c, ok := h.broker.(Counter); ok {
 		h.seq.setCounter(c)
 	} else {
@@ -114,6 +119,9 @@ func (h *Hub) startBroker() error {
 	}
 	if h.opts.PublishOnly {
 		return nil
+	}
+	if h.lb != nil {
+		h.firstHead()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -124,6 +132,27 @@ func (h *Hub) startBroker() error {
 	}()
 	h.subStop = func() { cancel(); wg.Wait() }
 	return nil
+}
+
+// firstHeadWait bounds New's first read of the log's head.
+const firstHeadWait = time.Second
+
+// firstHead reads where the log stands before New returns, so that the
+// streams that register before the subscription is active start from a
+// known position: the subscription's first sync then recovers what was
+// published in between. When Redis does not answer in firstHeadWait, the
+// hub starts without (the first sync tells the streams registered before
+// it, by the gap event, that events may be missing).
+func (h *Hub) firstHead() {
+	ctx, cancel := context.WithTimeout(context.Background(), firstHeadWait)
+	defer cancel()
+	epoch, pos, err := h.lb.logHead(ctx, h.opts.Channel, randomEpoch(), h.now().UnixMilli())
+	if err != nil {
+		h.opts.Logger.Warn("ssekify: could not read the head of the log on Redis; starting without",
+			slog.String("channel", h.opts.Channel), slog.Any("err", err))
+		return
+	}
+	h.setHead(epoch, pos, false)
 }
 
 // newURLBroker builds the broker of Options.RedisURL (replaceable in tests).
@@ -144,14 +173,23 @@ var newURLBroker = func(url string) (Broker, error) {
 func (h *Hub) subscribeLoop(ctx context.Context) {
 	backoff := subscribeBackoffMin
 	failures := 0 // failed attempts since the subscription was last active
-	ready := func() {
+	ready := func() error {
+		if h.lb != nil {
+			// The log says what was missed while the subscription was down.
+			if err := h.syncLog(ctx); err != nil {
+				return err
+			}
+		}
 		backoff = subscribeBackoffMin
 		if failures > 0 {
 			h.opts.Logger.Info("ssekify: broker subscription restored",
 				slog.String("channel", h.opts.Channel), slog.Int("failedAttempts", failures))
 			failures = 0
-			h.brokerGap()
+			if h.lb == nil {
+				h.brokerGap()
+			}
 		}
+		return nil
 	}
 	for {
 		start := time.Now()
@@ -198,9 +236,10 @@ func (h *Hub) brokerGap() {
 }
 
 // subscribeOnce runs one subscription of the hub's channel.
-func (h *Hub) subscribeOnce(ctx context.Context, ready func()) error {
+func (h *Hub) subscribeOnce(ctx context.Context, ready func() error) error {
+	receive := func(raw []byte) error { return h.receive(ctx, raw) }
 	if rs, ok := h.broker.(readySubscriber); ok {
-		return rs.subscribeReady(ctx, h.opts.Channel, h.receive, ready)
+		return rs.subscribeReady(ctx, h.opts.Channel, receive, ready)
 	}
-	return h.broker.Subscribe(ctx, h.opts.Channel, h.receive)
+	return h.broker.Subscribe(ctx, h.opts.Channel, func(raw []byte) { _ = receive(raw) })
 }

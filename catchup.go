@@ -56,6 +56,19 @@ func (c *Conn) send(w http.ResponseWriter, msgs []*message) error {
 	frames := c.frames[:0]
 	events := 0
 	for _, m := range msgs {
+		line := m.idLine
+		if h.lb != nil {
+			var gap []byte
+			var skip bool
+			line, gap, skip = c.redisPart(m)
+			if gap != nil {
+				frames = append(frames, gap)
+				events++
+			}
+			if skip {
+				continue
+			}
+		}
 		switch {
 		case m.gap != nil:
 			h.stats.gapMissed.Add(int64(m.gap.missed))
@@ -64,8 +77,8 @@ func (c *Conn) send(w http.ResponseWriter, msgs []*message) error {
 			}
 			frames = append(frames, h.gapFrame(*m.gap, ""))
 			h.stats.gapEvents.Add(1)
-		case m.idLine != nil:
-			frames = append(frames, m.idLine, m.frame)
+		case line != nil:
+			frames = append(frames, line, m.frame)
 		default:
 			frames = append(frames, m.frame)
 		}
@@ -84,4 +97,38 @@ func (c *Conn) send(w http.ResponseWriter, msgs []*message) error {
 		h.stats.sent.add(c.shard, int64(events))
 	}
 	return err
+}
+
+// redisPart keeps the stream's place in the log on Redis (Conn.rpos) as m
+// is written: an event of the log the stream had already (from a fetch, or
+// an instance it came from that was ahead) is skipped; an event of another
+// epoch than the stream's means Redis lost the logs in between, which the
+// gap event (reason "reset") tells first, unless a reset marker did; the
+// id line of a default-id event whose Redis part is behind the stream's is
+// rewritten, so the client's token never goes back.
+func (c *Conn) redisPart(m *message) (line, gap []byte, skip bool) {
+	h := c.hub
+	line = m.idLine
+	if m.repoch == 0 {
+		return line, nil, false
+	}
+	if m.repoch != c.repoch {
+		if c.repoch != 0 && m.gap == nil && !h.opts.NoGapEvent {
+			gap = h.gapFrame(loss{reason: reasonReset}, "")
+			h.stats.gapEvents.Add(1)
+		}
+		c.repoch, c.rpos = m.repoch, 0
+	}
+	if m.gap != nil { // a reset marker: the stream starts after it
+		c.rpos = m.rpos
+		return line, gap, false
+	}
+	if m.inRedis && m.rpos <= c.rpos {
+		return line, gap, true
+	}
+	if m.id == "" && m.rpos < c.rpos {
+		line = h.positionLine(m.pos, c.repoch, c.rpos)
+	}
+	c.rpos = max(c.rpos, m.rpos)
+	return line, gap, false
 }

@@ -29,7 +29,12 @@ type Conn struct {
 	// stream's place in its logs.
 	cursor uint64
 	// told is the newest position of a loss the stream was told of.
-	told  uint64
+	told uint64
+	// rpos and repoch are the stream's place in the log on Redis (with a
+	// broker that keeps logs): the newest position given to the client.
+	rpos, repoch uint64
+	// fetch is the stream's pending read of the logs on Redis (fetch.go).
+	fetch *redisFetch
 	timer *time.Timer // heartbeat; nil when KeepAlive is off
 	// lastWrite is when the last write started; deadline is the write
 	// deadline in force. Both spare a timer operation per write.
@@ -37,8 +42,9 @@ type Conn struct {
 	deadline  time.Time
 
 	// Guarded by hub.mu.
-	rooms  map[string]int // room → index in hub.rooms[room]
-	allIdx int            // index in hub.all; -1 once removed
+	rooms    map[string]int // room → index in hub.rooms[room]
+	allIdx   int            // index in hub.all; -1 once removed
+	unsynced bool           // registered before the instance read the log's head
 
 	// wmu interlocks close with an ongoing write, so that closing a stalled
 	// connection cuts its write short without touching a finished handler's
@@ -214,7 +220,10 @@ func (c *Conn) drain(w http.ResponseWriter) (done bool, err error) {
 	if closed {
 		return true, reason
 	}
-	if catching {
+	if c.fetch != nil {
+		err = c.fetchRedis(w)
+	}
+	if catching && err == nil {
 		err = c.catchUp(w)
 	}
 	if err == nil && len(batch) > 0 {

@@ -1,6 +1,9 @@
 package ssekify
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // A position orders every event of a hub: one counter, bumped in the
 // critical section that appends the event to its log and queues it, so the
@@ -84,4 +87,61 @@ func parseBase36(s string) (uint64, bool) {
 		v = v*36 + d
 	}
 	return v, true
+}
+
+// With a broker that keeps logs (log_redis.go), an event has two
+// positions: its place on this instance, as above, and, for a Publish*
+// event, its place in the channel's log on Redis, which every instance
+// shares. The token then holds both, the Redis part for the newest Redis
+// position the stream was given (a local event carries the instance's at
+// its delivery):
+//
+//	v2.<epoch>.<position>.<redis epoch>.<redis position>
+//
+// On the instance that wrote it, the local part replays what SendTo* sent
+// from its memory logs; on every instance, the Redis part replays the
+// Publish* events from the logs on Redis.
+
+// tokenPrefix2 starts every two-part token.
+const tokenPrefix2 = "v2."
+
+// appendToken2 appends the two-part token to dst.
+func appendToken2(dst []byte, epoch, pos, repoch, rpos uint64) []byte {
+	dst = append(dst, tokenPrefix2...)
+	dst = strconv.AppendUint(dst, epoch, 36)
+	dst = append(dst, '.')
+	dst = strconv.AppendUint(dst, pos, 36)
+	dst = append(dst, '.')
+	dst = strconv.AppendUint(dst, repoch, 36)
+	dst = append(dst, '.')
+	return strconv.AppendUint(dst, rpos, 36)
+}
+
+// token2 is a parsed two-part token.
+type token2 struct {
+	epoch, pos, repoch, rpos uint64
+}
+
+// parseToken2 parses a canonical two-part token; ok is false for anything
+// else.
+func parseToken2(s string) (t token2, ok bool) {
+	if len(s) < len(tokenPrefix2)+7 || s[:len(tokenPrefix2)] != tokenPrefix2 {
+		return t, false
+	}
+	var f [4]uint64
+	rest := s[len(tokenPrefix2):]
+	for i := range f {
+		field := rest
+		if i < len(f)-1 {
+			dot := strings.IndexByte(rest, '.')
+			if dot < 0 {
+				return t, false
+			}
+			field, rest = rest[:dot], rest[dot+1:]
+		}
+		if f[i], ok = parseBase36(field); !ok {
+			return t, false
+		}
+	}
+	return token2{f[0], f[1], f[2], f[3]}, true
 }

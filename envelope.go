@@ -2,6 +2,7 @@ package ssekify
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
@@ -45,10 +46,13 @@ const envelopeVersion = 2
 // with no length of its own.
 //
 // flags bit 0 (flagLogPosition) says that epoch and position, uvarints,
-// follow ts: where the event stands in its log, for log-based replay. No
-// instance of this release writes them yet; a receiver decodes and ignores
-// them, so that writing them needs no new version. Any other bit set is
-// refused, as a field the receiver could not skip safely.
+// follow ts: where the event stands in its channel's log on Redis
+// (log_redis.go). The publish script writes them, between the two parts
+// the publisher gives it; every instance, the publisher included, delivers
+// such an envelope in position order (follow.go). An envelope without them
+// comes from a Broker that keeps no logs, and its publisher drops it as
+// its own. Any other bit set is refused, as a field the receiver could not
+// skip safely.
 //
 // For example, an event "notify" with id "1700000000000-a1b2c3d4-7" and
 // payload {"text":"hi"} for user alice from instance a1b2c3d4 at
@@ -80,41 +84,86 @@ const maxEnvelopeHeader = 2 + 2 + maxOriginBytes + 1 + 2 + max(MaxUserIDBytes, M
 // so that the publisher learns of it rather than every receiver dropping
 // the envelope.
 func (h *Hub) encodeEnvelope(m *message) ([]byte, error) {
-	origin := h.opts.InstanceID
-	kind, target, maxTarget := byte(envelopeKindUser), m.target, MaxUserIDBytes
+	f, err := h.envelopeFields(m)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, f.headSize(m)+f.tailSize(m))
+	b = f.appendHead(b, m, 0)
+	return f.appendTail(b, m), nil
+}
+
+// encodeLoggedEnvelope returns the envelope of m in two parts, for the
+// publish script, which puts the epoch and position between them
+// (flagLogPosition).
+func (h *Hub) encodeLoggedEnvelope(m *message) (head, tail []byte, err error) {
+	f, err := h.envelopeFields(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	head = f.appendHead(make([]byte, 0, f.headSize(m)), m, flagLogPosition)
+	return head, f.appendTail(make([]byte, 0, f.tailSize(m)), m), nil
+}
+
+// envelopeFields is what an envelope of a message says besides it.
+type envelopeFields struct {
+	origin string
+	kind   byte
+	target string
+	ts     int64
+}
+
+// envelopeFields checks m's fields against what receivers accept.
+func (h *Hub) envelopeFields(m *message) (envelopeFields, error) {
+	f := envelopeFields{origin: h.opts.InstanceID, kind: envelopeKindUser, target: m.target, ts: h.now().UnixMilli()}
+	maxTarget := MaxUserIDBytes
 	switch m.kind {
 	case kindRoom:
-		kind, maxTarget = envelopeKindRoom, MaxRoomBytes
+		f.kind, maxTarget = envelopeKindRoom, MaxRoomBytes
 	case kindAll:
-		kind, target = envelopeKindAll, ""
+		f.kind, f.target = envelopeKindAll, ""
 	}
 	switch {
-	case len(origin) > maxOriginBytes:
-		return nil, fmt.Errorf("%w: InstanceID of %d bytes, limit %d", ErrTooLong, len(origin), maxOriginBytes)
-	case len(target) > maxTarget:
-		return nil, fmt.Errorf("%w: %s %q of %d bytes, limit %d", ErrTooLong, m.kind, clip(target), len(target), maxTarget)
+	case len(f.origin) > maxOriginBytes:
+		return f, fmt.Errorf("%w: InstanceID of %d bytes, limit %d", ErrTooLong, len(f.origin), maxOriginBytes)
+	case len(f.target) > maxTarget:
+		return f, fmt.Errorf("%w: %s %q of %d bytes, limit %d", ErrTooLong, m.kind, clip(f.target), len(f.target), maxTarget)
 	case len(m.name) > MaxEventNameBytes:
-		return nil, fmt.Errorf("%w: event name %q of %d bytes, limit %d", ErrTooLong, clip(m.name), len(m.name), MaxEventNameBytes)
+		return f, fmt.Errorf("%w: event name %q of %d bytes, limit %d", ErrTooLong, clip(m.name), len(m.name), MaxEventNameBytes)
 	case len(m.id) > MaxEventIDBytes:
-		return nil, fmt.Errorf("%w: id %q of %d bytes, limit %d", ErrTooLong, clip(m.id), len(m.id), MaxEventIDBytes)
+		return f, fmt.Errorf("%w: id %q of %d bytes, limit %d", ErrTooLong, clip(m.id), len(m.id), MaxEventIDBytes)
 	}
-	ts := h.now().UnixMilli()
-	size := 3 + uvarintLen(uint64(len(origin))) + uvarintLen(uint64(len(target))) +
-		uvarintLen(uint64(len(m.name))) + uvarintLen(uint64(len(m.id))) + uvarintLen(zigzag(ts)) +
-		len(origin) + len(target) + len(m.name) + len(m.id) + len(m.data)
-	b := make([]byte, 0, size)
-	b = append(b, envelopeVersion, 0)
-	b = binary.AppendUvarint(b, uint64(len(origin)))
-	b = append(b, origin...)
-	b = append(b, kind)
-	b = binary.AppendUvarint(b, uint64(len(target)))
+	return f, nil
+}
+
+func (f *envelopeFields) headSize(m *message) int {
+	return 3 + uvarintLen(uint64(len(f.origin))) + len(f.origin) + uvarintLen(uint64(len(f.target))) +
+		uvarintLen(uint64(len(m.name))) + uvarintLen(uint64(len(m.id))) + uvarintLen(zigzag(f.ts))
+}
+
+func (f *envelopeFields) tailSize(m *message) int {
+	return len(f.target) + len(m.name) + len(m.id) + len(m.data)
+}
+
+// appendHead appends the envelope up to ts: what comes before the epoch
+// and position of a logged envelope.
+func (f *envelopeFields) appendHead(b []byte, m *message, flags byte) []byte {
+	b = append(b, envelopeVersion, flags)
+	b = binary.AppendUvarint(b, uint64(len(f.origin)))
+	b = append(b, f.origin...)
+	b = append(b, f.kind)
+	b = binary.AppendUvarint(b, uint64(len(f.target)))
 	b = binary.AppendUvarint(b, uint64(len(m.name)))
 	b = binary.AppendUvarint(b, uint64(len(m.id)))
-	b = binary.AppendVarint(b, ts)
-	b = append(b, target...)
+	return binary.AppendVarint(b, f.ts)
+}
+
+// appendTail appends target, event name, id and payload.
+func (f *envelopeFields) appendTail(b []byte, m *message) []byte {
+	b = append(b, f.target...)
 	b = append(b, m.name...)
 	b = append(b, m.id...)
-	return append(b, m.data...), nil
+	return append(b, m.data...)
 }
 
 // maxEnvelopeBytes is the largest envelope a hub accepts: a payload of
@@ -138,7 +187,7 @@ type envelopeMeta struct {
 // isOwnEnvelope reports whether raw is an envelope of this instance, from
 // its first bytes only: the version, then the origin compared in place.
 func (h *Hub) isOwnEnvelope(raw []byte) bool {
-	if len(raw) < 3 || raw[0] != envelopeVersion {
+	if len(raw) < 3 || raw[0] != envelopeVersion || raw[1]&flagLogPosition != 0 {
 		return false
 	}
 	n, k := binary.Uvarint(raw[2:])
@@ -333,19 +382,24 @@ func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
 
 // receive handles one envelope from the broker. This instance's own are
 // recognised by their origin and dropped before anything else is read,
-// since Publish* delivered them locally already. Other instances' messages
-// are delivered to the local connections (and recorded for replay) and
-// passed to OnPublish; malformed ones are counted (invalidEnvelopes),
-// reported (INVALID_ENVELOPE) and dropped.
-func (h *Hub) receive(raw []byte) {
+// since Publish* delivered them locally already, unless they come from the
+// log (flagLogPosition), which every instance delivers in position order
+// (follow). Other instances' messages are delivered to the local
+// connections (and recorded for replay) and passed to OnPublish; malformed
+// ones are counted (invalidEnvelopes), reported (INVALID_ENVELOPE) and
+// dropped. An error ends the subscription (follow could not recover).
+func (h *Hub) receive(ctx context.Context, raw []byte) error {
 	if h.closed.Load() || h.isOwnEnvelope(raw) {
-		return
+		return nil
 	}
 	m, meta, err := h.decodeEnvelope(raw)
 	if err != nil {
 		h.stats.invalidEnvelopes.Add(1)
 		h.reportErr(&Error{Code: CodeInvalidEnvelope, Level: LevelWarn, Op: "receive", Target: h.opts.Channel, Err: err})
-		return
+		return nil
+	}
+	if meta.logged && h.lb != nil {
+		return h.follow(ctx, m, meta)
 	}
 	h.stats.received.Add(1)
 	n := h.deliver(m)
@@ -353,4 +407,5 @@ func (h *Hub) receive(raw []byte) {
 		info := m.info(n, string(meta.origin))
 		h.callHook("OnPublish", func() { h.opts.OnPublish(info) })
 	}
+	return nil
 }

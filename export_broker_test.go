@@ -1,5 +1,7 @@
 package ssekify
 
+import "context"
+
 // StopSubscription stops h's broker subscription and waits for its
 // goroutine to end, as Shutdown does.
 func StopSubscription(h *Hub) {
@@ -52,7 +54,7 @@ func EncodeEnvelope(h *Hub, kind, target, name, id string, data []byte) ([]byte,
 }
 
 // ReceiveEnvelope hands raw to h as its broker subscription does.
-func ReceiveEnvelope(h *Hub, raw []byte) { h.receive(raw) }
+func ReceiveEnvelope(h *Hub, raw []byte) { _ = h.receive(context.Background(), raw) }
 
 // MaxEnvelopeBytes is the largest envelope h accepts.
 func MaxEnvelopeBytes(h *Hub) int { return h.maxEnvelopeBytes() }

@@ -215,3 +215,16 @@ func LogStructFits() error {
 
 // MessageOverhead is what a message is charged besides its bytes.
 const MessageOverhead = messageOverhead
+
+// ParseToken2 exposes the two-part token of a hub whose broker keeps logs.
+func ParseToken2(s string) (epoch, pos, repoch, rpos uint64, ok bool) {
+	t, ok := parseToken2(s)
+	return t.epoch, t.pos, t.repoch, t.rpos, ok
+}
+
+// IsPositionToken reports whether s is a position token of either form.
+func IsPositionToken(s string) bool {
+	_, _, ok1 := parseToken(s)
+	_, ok2 := parseToken2(s)
+	return ok1 || ok2
+}

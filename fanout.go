@@ -13,8 +13,15 @@ func (h *Hub) deliver(m *message) int {
 	h.mu.Lock()
 	h.pos++
 	m.pos = h.pos
+	if h.lb != nil {
+		if m.inRedis {
+			h.fol.last = m.rpos
+		} else {
+			m.rpos, m.repoch = h.fol.last, h.fol.epoch
+		}
+	}
 	if m.idLine == nil {
-		m.idLine = h.positionLine(m.pos)
+		m.idLine = h.positionLine(m.pos, m.repoch, m.rpos)
 	} else {
 		h.customIDs.Store(true)
 	}
@@ -32,8 +39,14 @@ func (h *Hub) deliver(m *message) int {
 	return fx.delivered
 }
 
-// positionLine returns the id line of position pos: "id: v1.<epoch>.<pos>\n".
-func (h *Hub) positionLine(pos uint64) []byte {
+// positionLine returns the id line of position pos: "id: v1.<epoch>.<pos>\n",
+// or, with a broker that keeps logs, "id: v2.<epoch>.<pos>.<repoch>.<rpos>\n".
+func (h *Hub) positionLine(pos, repoch, rpos uint64) []byte {
+	if h.lb != nil {
+		b := make([]byte, 0, len("id: \n")+len(tokenPrefix2)+4*(maxTokenField+1))
+		b = appendToken2(append(b, "id: "...), h.epoch, pos, repoch, rpos)
+		return append(b, '\n')
+	}
 	b := make([]byte, 0, len(h.idPrefix)+maxTokenField+1)
 	b = append(b, h.idPrefix...)
 	b = strconv.AppendUint(b, pos, 36)

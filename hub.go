@@ -46,6 +46,8 @@ type Hub struct {
 	seq     *seqAllocator
 
 	broker     Broker
+	lb         logBroker // broker, when it keeps logs (log_redis.go)
+	fol        follower  // where this instance stands in them (follow.go)
 	ownsBroker bool
 	subStop    func() // stops the broker subscription and waits for it
 
@@ -71,6 +73,7 @@ func New(opts *Options) (*Hub, error) {
 		users: make(map[string]*userConns),
 		rooms: make(map[string][]*Conn),
 	}
+	h.fol.synced = make(chan struct{})
 	h.epoch = randomEpoch()
 	h.idPrefix = appendToken([]byte("id: "), h.epoch, 0)
 	h.idPrefix = h.idPrefix[:len(h.idPrefix)-1] // without the position

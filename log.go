@@ -65,6 +65,7 @@ const (
 	reasonRetention = "retention"  // the logs no longer hold them
 	reasonUnknownID = "unknown-id" // the Last-Event-ID names no position here
 	reasonBroker    = "broker"     // the broker subscription was lost meanwhile
+	reasonReset     = "reset"      // the log on Redis lost its data (a new epoch)
 )
 
 // any reports whether something was lost.

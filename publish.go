@@ -38,6 +38,9 @@ func (h *Hub) publish(ctx context.Context, kind targetKind, target string, ev Ev
 	if err != nil {
 		return err
 	}
+	if h.lb != nil {
+		return h.publishLogged(ctx, m)
+	}
 	h.hookMessageSent(m, h.deliver(m))
 	if h.broker == nil {
 		return nil
@@ -53,5 +56,31 @@ func (h *Hub) publish(ctx context.Context, kind targetKind, target string, ev Ev
 		return err
 	}
 	h.stats.published.Add(1)
+	return nil
+}
+
+// publishLogged appends m to its target's log on Redis and publishes it, in
+// one script. Every instance, this one included, delivers it from its
+// subscription, in position order (follow.go); a hub that does not
+// subscribe (PublishOnly) delivers it to its own streams at once. On an
+// error nothing is delivered here, and the event may still have reached
+// Redis (a reply lost on the way): the caller learns that it is not known
+// to be published.
+func (h *Hub) publishLogged(ctx context.Context, m *message) error {
+	head, tail, err := h.encodeLoggedEnvelope(m)
+	if err == nil {
+		key := redisLogKey(h.opts.Channel, logKey{m.kind, m.target})
+		_, _, err = h.lb.appendPublish(ctx, h.opts.Channel, key, head, tail, h.retention())
+	}
+	if err != nil {
+		h.stats.publishErrors.Add(1)
+		err = fmt.Errorf("%w: publish to %s: %w", ErrBroker, h.opts.Channel, err)
+		h.reportErr(&Error{Code: CodeBrokerPublish, Level: LevelError, Op: "publish", Target: m.target, Err: err})
+		return err
+	}
+	h.stats.published.Add(1)
+	if h.opts.PublishOnly {
+		h.hookMessageSent(m, h.deliver(m))
+	}
 	return nil
 }

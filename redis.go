@@ -48,6 +48,10 @@ type RedisBroker struct {
 	closeOnce sync.Once
 	life      context.Context // ends on Close, and with it the subscriptions
 	close     context.CancelFunc
+
+	versionMu    sync.Mutex // checkVersion (log_redis.go)
+	versionKnown bool
+	tooOld       error
 }
 
 // RedisOption configures a RedisBroker.
@@ -155,12 +159,12 @@ func (b *RedisBroker) Publish(ctx context.Context, channel string, payload []byt
 // connection fails (it returns the error). It returns redis.ErrClosed after
 // Close.
 func (b *RedisBroker) Subscribe(ctx context.Context, channel string, handler func(payload []byte)) error {
-	return b.subscribeReady(ctx, channel, handler, nil)
+	return b.subscribeReady(ctx, channel, func(p []byte) error { handler(p); return nil }, nil)
 }
 
 // subscribeReady is Subscribe that calls ready, if not nil, once Redis has
-// confirmed the subscription.
-func (b *RedisBroker) subscribeReady(ctx context.Context, channel string, handler func([]byte), ready func()) error {
+// confirmed the subscription; an error of ready or handler ends it.
+func (b *RedisBroker) subscribeReady(ctx context.Context, channel string, handler func([]byte) error, ready func() error) error {
 	if b.isClosed() {
 		return redis.ErrClosed
 	}
@@ -210,10 +214,14 @@ func (b *RedisBroker) subscribeReady(ctx context.Context, channel string, handle
 		pinged = false
 		switch m := msg.(type) {
 		case *redis.Message:
-			handler([]byte(m.Payload))
+			if err := handler([]byte(m.Payload)); err != nil {
+				return ended(err)
+			}
 		case *redis.Subscription:
 			if m.Kind == "subscribe" && m.Channel == channel && ready != nil {
-				ready()
+				if err := ready(); err != nil {
+					return ended(err)
+				}
 			}
 		}
 	}

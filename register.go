@@ -204,16 +204,64 @@ func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
 	h.add(c, rooms)
 	c.cursor = h.pos
 	replay := false
-	if lastID != "" {
+	switch {
+	case h.lb != nil:
+		replay = h.attachLogged(c, lastID)
+	case lastID != "":
 		var pos uint64
 		if pos, replay = h.position(c, lastID); replay {
 			c.cursor = pos
 			c.q.catchUp()
-			c.signal()
 		}
+	}
+	if replay {
+		c.signal()
 	}
 	h.mu.Unlock()
 	return h.opening(c, lastID, replay), nil
+}
+
+// attachLogged sets the cursors of c, whose hub follows a log on Redis,
+// from its Last-Event-ID: the token's local part, when it is this
+// instance's, replays the memory logs (what SendTo* sent, and Publish*
+// events as delivered here); its Redis part, when it is of the log's
+// epoch, replays the Publish* events from the logs on Redis, on any
+// instance. A caller's id is searched in the memory logs only. It reports
+// whether the id was known (else the stream gets the gap event). h.mu held.
+func (h *Hub) attachLogged(c *Conn, lastID string) bool {
+	f := &h.fol
+	c.repoch, c.rpos = f.epoch, f.upto()
+	c.unsynced = f.epoch == 0
+	tok, ok := parseToken2(lastID)
+	if !ok || len(lastID) > MaxLastEventIDBytes {
+		if lastID == "" {
+			return false
+		}
+		pos, found := h.position(c, lastID)
+		if found {
+			c.cursor = pos
+			c.q.catchUp()
+		}
+		return found
+	}
+	switch {
+	case f.epoch == 0:
+		// Where the instance stands is known once it read the log's head.
+		c.repoch, c.rpos, c.unsynced = tok.repoch, tok.rpos, false
+		c.fetch = &redisFetch{epoch: tok.repoch, after: tok.rpos, wait: true}
+	case tok.repoch != f.epoch:
+		return false // another epoch: the stream starts live, told by the gap event
+	default:
+		c.rpos = tok.rpos
+		if up := f.upto(); tok.rpos < up {
+			c.fetch = &redisFetch{epoch: f.epoch, after: tok.rpos, upto: up}
+		}
+	}
+	if tok.epoch == h.epoch && tok.pos <= h.pos {
+		c.cursor = tok.pos
+		c.q.catchUp()
+	}
+	return true
 }
 
 // opening builds what c writes first: the retry line; for a stream that
@@ -243,7 +291,7 @@ func (h *Hub) opening(c *Conn, lastID string, replay bool) opening {
 			h.stats.gapEvents.Add(1)
 		}
 	}
-	o.frames = append(o.frames, append(h.positionLine(c.cursor), '\n'))
+	o.frames = append(o.frames, append(h.positionLine(c.cursor, c.repoch, c.rpos), '\n'))
 	return o
 }
 

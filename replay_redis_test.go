@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,14 +25,6 @@ import (
 // back to any instance with its Last-Event-ID gets exactly what it missed,
 // in one global order, before live events; and an instance whose
 // subscription was lost recovers what its streams missed from the logs.
-
-// skipUntilRedisLogs skips the tests of this file unless SSEKIFY_REDISLOG=1.
-func skipUntilRedisLogs(t *testing.T) {
-	t.Helper()
-	if os.Getenv("SSEKIFY_REDISLOG") != "1" { // until the Redis logs land
-		t.Skip("until the Redis logs land: SSEKIFY_REDISLOG=1 runs it")
-	}
-}
 
 const (
 	// replayWait bounds reading a long replay (a thousand events and more).
@@ -294,7 +285,6 @@ func liveU(hubs []*ssekify.Hub, tag string) []pub {
 // leaving in the middle of that replay, and on to B with the id of the
 // last event read: the rest, exactly.
 func TestReplayAcrossInstances(t *testing.T) {
-	skipUntilRedisLogs(t)
 	for _, n := range []int{0, 10, 1000} {
 		t.Run("N="+strconv.Itoa(n), func(t *testing.T) {
 			addr := redistest.Start(t).Addr
@@ -426,7 +416,6 @@ func replOffset(addr, field string) (int64, bool) {
 // and on B all along, gets the same guarantee: its instances recover from
 // the logs what their subscriptions missed.
 func TestReplayAfterSentinelFailover(t *testing.T) {
-	skipUntilRedisLogs(t)
 	s := redistest.StartSentinel(t, "mymaster", 1, 3)
 	client := func() redis.UniversalClient {
 		c := redis.NewFailoverClient(&redis.FailoverOptions{
@@ -514,7 +503,6 @@ func TestReplayAfterSentinelFailover(t *testing.T) {
 // tenant's other instance, each gets exactly its tenant's missed events.
 // A token from one tenant never reads the other tenant's events.
 func TestReplayOnCluster(t *testing.T) {
-	skipUntilRedisLogs(t)
 	c := redistest.StartCluster(t, 3)
 	client := func() *redis.ClusterClient {
 		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
@@ -678,7 +666,6 @@ func forgeries(first, last string) []forgery {
 // live event always arrives. Alice's stream goes on untouched, and her own
 // reconnect on B afterwards replays exactly.
 func TestForgedLastEventIDNeverReadsAnotherUser(t *testing.T) {
-	skipUntilRedisLogs(t)
 	addr := redistest.Start(t).Addr
 	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
 	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)

@@ -73,6 +73,13 @@ type message struct {
 	pos uint64
 	// gap, on a stream's own marker, is what it lost at this place.
 	gap *loss
+	// With a broker that keeps logs (follow.go): rpos and repoch are the
+	// Redis part of the event's token, its position in the channel's log
+	// when inRedis (a Publish* event), else the position this instance had
+	// delivered up to when it delivered the event; on a gap marker of a
+	// reset, the position after it.
+	rpos, repoch uint64
+	inRedis      bool
 	// dataInFrame: data is a slice of frame, not a copy of its own.
 	dataInFrame bool
 }
@@ -82,7 +89,7 @@ func (m *message) size() int { return len(m.idLine) + len(m.frame) }
 
 // messageOverhead approximates what a message costs besides its bytes: the
 // struct, its string and slice headers and allocation rounding.
-const messageOverhead = 176 // the struct is 152 bytes, in a 160-byte size class, plus headers
+const messageOverhead = 192 // the struct is 168 bytes, in a 176-byte size class, plus headers
 
 // heldBytes is what keeping m costs in memory: every byte slice and string
 // it holds, plus the struct; data is counted apart from the frame unless it

@@ -44,7 +44,13 @@ type Stats struct {
 	Received         int64 `json:"received"`         // envelopes from other instances
 	InvalidEnvelopes int64 `json:"invalidEnvelopes"` // dropped malformed envelopes
 	BrokerReconnects int64 `json:"brokerReconnects"` // subscription restarts
-	Accepting        bool  `json:"accepting"`        // false after StopAccepting
+	// The logs on Redis (a RedisBroker).
+	LogRecoveries   int64 `json:"logRecoveries"`   // reads of the logs after missed envelopes or an outage
+	RecoveredEvents int64 `json:"recoveredEvents"` // events those reads delivered
+	LogFetches      int64 `json:"logFetches"`      // streams that read the logs on Redis (a reconnect)
+	FetchedEvents   int64 `json:"fetchedEvents"`   // events they wrote from there
+	LogResets       int64 `json:"logResets"`       // new epochs seen: Redis lost the logs (streams told)
+	Accepting       bool  `json:"accepting"`       // false after StopAccepting
 }
 
 // counters are the hub's live statistics: atomics only, so Stats never takes
@@ -64,6 +70,8 @@ type counters struct {
 	catchUps, gapEvents, gapMissed           atomic.Int64
 	published, publishErrors, received       atomic.Int64
 	invalidEnvelopes, brokerReconnects       atomic.Int64
+	logRecoveries, recoveredEvents           atomic.Int64
+	logFetches, fetchedEvents, logResets     atomic.Int64
 }
 
 // counterShards is how many cache lines the sent counter is spread over.
@@ -138,6 +146,11 @@ func (h *Hub) Stats() Stats {
 		Received:                   c.received.Load(),
 		InvalidEnvelopes:           c.invalidEnvelopes.Load(),
 		BrokerReconnects:           c.brokerReconnects.Load(),
+		LogRecoveries:              c.logRecoveries.Load(),
+		RecoveredEvents:            c.recoveredEvents.Load(),
+		LogFetches:                 c.logFetches.Load(),
+		FetchedEvents:              c.fetchedEvents.Load(),
+		LogResets:                  c.logResets.Load(),
 		Accepting:                  !h.stopped.Load(),
 	}
 }

@@ -1,0 +1,404 @@
+package ssekify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The logs on Redis: with a RedisBroker, every Publish* event is appended
+// to the log of its target in Redis and published, by one Lua script, so
+// that any instance can read what a client missed and an instance that
+// lost its subscription can read what its streams missed.
+//
+// Keys of a channel ch (Options.Channel), all under the hash tag {ch}, so
+// that on a Cluster one channel (a tenant) lives in one slot and every
+// script touches one node:
+//
+//	{ch}:m              hash: epoch, pos (the channel's counter), born, sec
+//	{ch}:a              stream: the log for everyone
+//	{ch}:u:<user id>    stream: the log of a user
+//	{ch}:r:<room>       stream: the log of a room
+//	{ch}:t:u:<id>, ...  string: the newest position trimmed from that log
+//	{ch}:c              stream: the clock, (position, publisher ms) once a second
+//
+// An entry's id is "<position>-0"; its one field, e, is the whole envelope
+// (envelope.go) with its epoch and position, the bytes PUBLISH sent. The
+// position is one counter per channel, so one number orders every log of a
+// tenant and a token holds one Redis position whatever the stream reads.
+// The epoch is a random number set when the hash is created: a Redis that
+// lost its data (a restart without persistence) gets a new one, so a
+// position of before is never taken for one of after.
+//
+// Retention: each log keeps its newest RecentBufferSize events (the
+// script deletes the oldest and records the newest deleted position, so a
+// reader behind it is told) and expires RecentTTL after its last event;
+// the clock tells a reader whether a log could have expired since its
+// position.
+
+// logBroker is a Broker that keeps the logs of its channels: RedisBroker.
+type logBroker interface {
+	// appendPublish appends the envelope head+epoch+position+tail to the
+	// log key of channel and publishes it, in one atomic step, and returns
+	// the event's epoch and position.
+	appendPublish(ctx context.Context, channel, key string, head, tail []byte, r logRetention) (epoch, pos uint64, err error)
+	// logHead returns the channel's epoch and newest position, creating
+	// the epoch (newEpoch) when there is none.
+	logHead(ctx context.Context, channel string, newEpoch uint64, nowMs int64) (epoch, pos uint64, err error)
+	// renewEpoch replaces epoch old by newEpoch (when it is still in
+	// place) and returns the channel's epoch and newest position.
+	renewEpoch(ctx context.Context, channel string, old, newEpoch uint64, nowMs int64) (epoch, pos uint64, err error)
+	// readLogs reads the logs keys of channel after position after, up to
+	// upto, at most limit events per log.
+	readLogs(ctx context.Context, channel string, keys []string, after, upto uint64, limit int) (logPage, error)
+}
+
+// logRetention is what the publish script keeps.
+type logRetention struct {
+	maxLen   int   // events per log; 0: none kept
+	ttlMs    int64 // a log's expiry after its last event; 0: none
+	clockLen int   // entries of the clock
+	nowMs    int64 // the publisher's clock
+}
+
+// logPage is one read of some logs.
+type logPage struct {
+	epoch, pos uint64 // the channel's, when read (epoch 0: none)
+	born       int64  // ms when the epoch was made
+	clockMs    int64  // ms of the clock entry at or before after; -1 if none
+	logs       []logPart
+}
+
+// logPart is what one log holds after a position.
+type logPart struct {
+	first   uint64 // the position of its oldest event; 0 when empty or missing
+	trimmed uint64 // the newest position deleted by retention
+	entries []logEntry
+}
+
+// logEntry is one event of a log.
+type logEntry struct {
+	pos uint64
+	env []byte
+}
+
+// Key names (see above).
+func logMetaKey(ch string) string  { return "{" + ch + "}:m" }
+func logClockKey(ch string) string { return "{" + ch + "}:c" }
+
+// redisLogKey is the key of a target's log.
+func redisLogKey(ch string, k logKey) string {
+	switch k.kind {
+	case kindUser:
+		return "{" + ch + "}:u:" + k.target
+	case kindRoom:
+		return "{" + ch + "}:r:" + k.target
+	}
+	return "{" + ch + "}:a"
+}
+
+// trimKey is the key that holds the newest position trimmed from log.
+func trimKey(ch, log string) string {
+	return "{" + ch + "}:t:" + log[len(ch)+3:]
+}
+
+// publishScript appends and publishes one event. KEYS: meta, log, trim,
+// clock. ARGV: channel, head, tail, new epoch, max length, ttl ms, clock
+// length, now ms. It returns {epoch, position}. uv writes a uvarint: the
+// envelope's epoch and position fields.
+var publishScript = redis.NewScript(`
+local function uv(n)
+  local s = ''
+  while n >= 128 do
+    s = s .. string.char(n % 128 + 128)
+    n = math.floor(n / 128)
+  end
+  return s .. string.char(n)
+end
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'sec')
+local epoch = meta[1]
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[8])
+end
+local pos = redis.call('HINCRBY', KEYS[1], 'pos', 1)
+local id = string.format('%d-0', pos)
+local maxlen = tonumber(ARGV[5])
+local ttl = tonumber(ARGV[6])
+local env = ARGV[2] .. uv(tonumber(epoch)) .. uv(pos) .. ARGV[3]
+if maxlen <= 0 then
+  redis.call('SET', KEYS[3], pos)
+else
+  local over = redis.call('XLEN', KEYS[2]) - maxlen + 1
+  if over > 0 then
+    local old = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', over)
+    local ids = {}
+    for i, e in ipairs(old) do ids[i] = e[1] end
+    redis.call('XDEL', KEYS[2], unpack(ids))
+    redis.call('SET', KEYS[3], string.match(ids[#ids], '^(%d+)'))
+  end
+  redis.call('XADD', KEYS[2], id, 'e', env)
+end
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+  local sec = math.floor(tonumber(ARGV[8]) / 1000)
+  if sec > tonumber(meta[2] or -1) then
+    redis.call('HSET', KEYS[1], 'sec', sec)
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], id, 't', ARGV[8])
+  end
+end
+redis.call('PUBLISH', ARGV[1], env)
+return {epoch, pos}
+`)
+
+// headScript returns {epoch, position} of KEYS[1], creating the epoch
+// ARGV[1] (born ARGV[2]) when there is none.
+var headScript = redis.NewScript(`
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'pos')
+if not m[1] then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'born', ARGV[2])
+  return {ARGV[1], tonumber(m[2] or 0)}
+end
+return {m[1], tonumber(m[2] or 0)}
+`)
+
+// renewScript replaces the epoch ARGV[1] of KEYS[1] by ARGV[2] (born
+// ARGV[3]) and returns {epoch, position}.
+var renewScript = redis.NewScript(`
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'pos')
+if m[1] == ARGV[1] or not m[1] then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'born', ARGV[3])
+  return {ARGV[2], tonumber(m[2] or 0)}
+end
+return {m[1], tonumber(m[2] or 0)}
+`)
+
+// readScript reads logs. KEYS: meta, clock, then pairs (log, trim). ARGV:
+// after, upto, limit. It returns epoch, position, born, the clock's ms at
+// or before after, then for each log its first id, its trimmed position
+// and its entries in (after, upto].
+var readScript = redis.NewScript(`
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'pos', 'born')
+local out = {meta[1] or false, meta[2] or '0', meta[3] or '0', false}
+local clock = redis.call('XREVRANGE', KEYS[2], ARGV[1] .. '-0', '-', 'COUNT', 1)
+if clock[1] then out[4] = clock[1][2][2] end
+local start = string.format('%d-0', tonumber(ARGV[1]) + 1)
+local stop = ARGV[2] .. '-0'
+for i = 3, #KEYS, 2 do
+  local first = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT', 1)
+  if first[1] then out[#out + 1] = first[1][1] else out[#out + 1] = false end
+  out[#out + 1] = redis.call('GET', KEYS[i + 1]) or false
+  out[#out + 1] = redis.call('XRANGE', KEYS[i], start, stop, 'COUNT', ARGV[3])
+end
+return out
+`)
+
+// minRedisMajor is the oldest Redis the logs run on: Streams (XADD with
+// explicit ids, XRANGE with COUNT, XDEL) are Redis 5.0; scripts, HSET with
+// several fields and PEXPIRE are older.
+const minRedisMajor = 5
+
+// ErrRedisTooOld is reported (wrapped in ErrBroker) when the Redis server
+// is older than the logs need.
+var ErrRedisTooOld = errors.New("ssekify: Redis too old for the logs (Redis 5.0 or newer is needed)")
+
+func (b *RedisBroker) appendPublish(ctx context.Context, channel, key string, head, tail []byte, r logRetention) (uint64, uint64, error) {
+	if b.isClosed() {
+		return 0, 0, redis.ErrClosed
+	}
+	keys := []string{logMetaKey(channel), key, trimKey(channel, key), logClockKey(channel)}
+	res, err := publishScript.Run(ctx, b.client, keys, channel, head, tail,
+		randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, r.nowMs).Slice()
+	if err != nil {
+		return 0, 0, err
+	}
+	return epochPos(res)
+}
+
+func (b *RedisBroker) logHead(ctx context.Context, channel string, newEpoch uint64, nowMs int64) (uint64, uint64, error) {
+	if b.isClosed() {
+		return 0, 0, redis.ErrClosed
+	}
+	if err := b.checkVersion(ctx); err != nil {
+		return 0, 0, err
+	}
+	res, err := headScript.Run(ctx, b.client, []string{logMetaKey(channel)}, newEpoch, nowMs).Slice()
+	if err != nil {
+		return 0, 0, err
+	}
+	return epochPos(res)
+}
+
+func (b *RedisBroker) renewEpoch(ctx context.Context, channel string, old, newEpoch uint64, nowMs int64) (uint64, uint64, error) {
+	if b.isClosed() {
+		return 0, 0, redis.ErrClosed
+	}
+	res, err := renewScript.Run(ctx, b.client, []string{logMetaKey(channel)}, old, newEpoch, nowMs).Slice()
+	if err != nil {
+		return 0, 0, err
+	}
+	return epochPos(res)
+}
+
+func (b *RedisBroker) readLogs(ctx context.Context, channel string, keys []string, after, upto uint64, limit int) (logPage, error) {
+	if b.isClosed() {
+		return logPage{}, redis.ErrClosed
+	}
+	all := make([]string, 0, 2+2*len(keys))
+	all = append(all, logMetaKey(channel), logClockKey(channel))
+	for _, k := range keys {
+		all = append(all, k, trimKey(channel, k))
+	}
+	res, err := readScript.Run(ctx, b.client, all, after, upto, limit).Slice()
+	if err != nil {
+		return logPage{}, err
+	}
+	return parseLogPage(res, len(keys))
+}
+
+// checkVersion reads the server's version once and refuses one older
+// than the logs need. A server that does not say is let through.
+func (b *RedisBroker) checkVersion(ctx context.Context) error {
+	b.versionMu.Lock()
+	defer b.versionMu.Unlock()
+	if b.versionKnown {
+		return b.tooOld
+	}
+	info, err := b.client.Info(ctx, "server").Result()
+	if err != nil {
+		return nil // asked again next time; the script's own errors tell meanwhile
+	}
+	b.versionKnown = true
+	v := infoField(info, "redis_version")
+	major, _, _ := strings.Cut(v, ".")
+	if n, err := strconv.Atoi(major); err == nil && n < minRedisMajor {
+		b.tooOld = fmt.Errorf("%w: the server is Redis %s", ErrRedisTooOld, v)
+	}
+	return b.tooOld
+}
+
+// infoField returns the value of field in the text of INFO.
+func infoField(info, field string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// epochPos reads a script's {epoch, position}.
+func epochPos(res []any) (uint64, uint64, error) {
+	if len(res) != 2 {
+		return 0, 0, fmt.Errorf("%w: unexpected script reply %v", ErrBroker, res)
+	}
+	epoch, err := replyUint(res[0])
+	if err != nil {
+		return 0, 0, err
+	}
+	pos, err := replyUint(res[1])
+	return epoch, pos, err
+}
+
+// parseLogPage reads the reply of readScript for n logs.
+func parseLogPage(res []any, n int) (logPage, error) {
+	var p logPage
+	if len(res) != 4+3*n {
+		return p, fmt.Errorf("%w: unexpected read reply of %d items for %d logs", ErrBroker, len(res), n)
+	}
+	var err error
+	if res[0] != nil {
+		if p.epoch, err = replyUint(res[0]); err != nil {
+			return p, err
+		}
+	}
+	if p.pos, err = replyUint(res[1]); err != nil {
+		return p, err
+	}
+	born, err := replyUint(res[2])
+	if err != nil {
+		return p, err
+	}
+	p.born, p.clockMs = int64(born), -1
+	if res[3] != nil {
+		ms, err := replyUint(res[3])
+		if err != nil {
+			return p, err
+		}
+		p.clockMs = int64(ms)
+	}
+	p.logs = make([]logPart, n)
+	for i := range p.logs {
+		if p.logs[i], err = parseLogPart(res[4+3*i:]); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// parseLogPart reads one log's first id, trimmed position and entries.
+func parseLogPart(r []any) (logPart, error) {
+	var l logPart
+	var err error
+	if r[0] != nil {
+		if l.first, err = entryPos(r[0]); err != nil {
+			return l, err
+		}
+	}
+	if r[1] != nil {
+		if l.trimmed, err = replyUint(r[1]); err != nil {
+			return l, err
+		}
+	}
+	entries, _ := r[2].([]any)
+	l.entries = make([]logEntry, 0, len(entries))
+	for _, e := range entries {
+		pair, ok := e.([]any)
+		if !ok || len(pair) != 2 {
+			return l, fmt.Errorf("%w: malformed log entry", ErrBroker)
+		}
+		pos, err := entryPos(pair[0])
+		if err != nil {
+			return l, err
+		}
+		fields, _ := pair[1].([]any)
+		if len(fields) != 2 {
+			return l, fmt.Errorf("%w: log entry %d has %d fields", ErrBroker, pos, len(fields))
+		}
+		env, _ := fields[1].(string)
+		l.entries = append(l.entries, logEntry{pos: pos, env: []byte(env)})
+	}
+	return l, nil
+}
+
+// entryPos reads the position of a stream entry id "<position>-0".
+func entryPos(v any) (uint64, error) {
+	s, _ := v.(string)
+	ms, _, _ := strings.Cut(s, "-")
+	p, err := strconv.ParseUint(ms, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: log entry id %q", ErrBroker, s)
+	}
+	return p, nil
+}
+
+// replyUint reads a non-negative integer from a script reply (an integer,
+// or a string of digits).
+func replyUint(v any) (uint64, error) {
+	switch x := v.(type) {
+	case int64:
+		if x >= 0 {
+			return uint64(x), nil
+		}
+	case string:
+		if n, err := strconv.ParseUint(x, 10, 64); err == nil {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unexpected value %v in a script reply", ErrBroker, v)
+}
