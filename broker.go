@@ -150,6 +150,8 @@ func (h *Hub) firstHead() {
 	if err != nil {
 		h.opts.Logger.Warn("ssekify: could not read the head of the log on Redis; starting without",
 			slog.String("channel", h.opts.Channel), slog.Any("err", err))
+		h.reportErr(&Error{Code: CodeBrokerSubscribe, Level: LevelWarn, Op: "subscribe", Target: h.opts.Channel,
+			Err: fmt.Errorf("%w: read the head of the log: %w", ErrBroker, err)})
 		return
 	}
 	h.setHead(epoch, pos, false)

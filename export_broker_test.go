@@ -1,6 +1,9 @@
 package ssekify
 
-import "context"
+import (
+	"context"
+	"sync/atomic"
+)
 
 // StopSubscription stops h's broker subscription and waits for its
 // goroutine to end, as Shutdown does.
@@ -58,3 +61,22 @@ func ReceiveEnvelope(h *Hub, raw []byte) { _ = h.receive(context.Background(), r
 
 // MaxEnvelopeBytes is the largest envelope h accepts.
 func MaxEnvelopeBytes(h *Hub) int { return h.maxEnvelopeBytes() }
+
+// PublishUnheard makes b's publish script publish on a channel nobody
+// subscribes to while on is true: the events reach the logs only, as when
+// Redis drops a subscriber's messages.
+func PublishUnheard(b *RedisBroker, on *atomic.Bool) {
+	b.silent = func(ch string) string {
+		if on.Load() {
+			return ch + ":unheard"
+		}
+		return ch
+	}
+}
+
+// RedisLogKey is the key of a user's ("user"), room's ("room") or
+// everyone's ("all") log on Redis.
+func RedisLogKey(channel, kind, target string) string {
+	k := map[string]targetKind{"user": kindUser, "room": kindRoom, "all": kindAll}[kind]
+	return redisLogKey(channel, logKey{k, target})
+}

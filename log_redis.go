@@ -211,8 +211,11 @@ func (b *RedisBroker) appendPublish(ctx context.Context, channel, key string, he
 	if b.isClosed() {
 		return 0, 0, redis.ErrClosed
 	}
+	if err := b.checkVersion(ctx); err != nil {
+		return 0, 0, err
+	}
 	keys := []string{logMetaKey(channel), key, trimKey(channel, key), logClockKey(channel)}
-	res, err := publishScript.Run(ctx, b.client, keys, channel, head, tail,
+	res, err := publishScript.Run(ctx, b.client, keys, b.publishTo(channel), head, tail,
 		randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, r.nowMs).Slice()
 	if err != nil {
 		return 0, 0, err
@@ -261,24 +264,35 @@ func (b *RedisBroker) readLogs(ctx context.Context, channel string, keys []strin
 	return parseLogPage(res, len(keys))
 }
 
+// publishTo is the channel the publish script publishes on.
+func (b *RedisBroker) publishTo(channel string) string {
+	if b.silent != nil {
+		return b.silent(channel)
+	}
+	return channel
+}
+
 // checkVersion reads the server's version once and refuses one older
 // than the logs need. A server that does not say is let through.
 func (b *RedisBroker) checkVersion(ctx context.Context) error {
+	if b.versionKnown.Load() {
+		return b.tooOld
+	}
 	b.versionMu.Lock()
 	defer b.versionMu.Unlock()
-	if b.versionKnown {
+	if b.versionKnown.Load() {
 		return b.tooOld
 	}
 	info, err := b.client.Info(ctx, "server").Result()
 	if err != nil {
 		return nil // asked again next time; the script's own errors tell meanwhile
 	}
-	b.versionKnown = true
 	v := infoField(info, "redis_version")
 	major, _, _ := strings.Cut(v, ".")
 	if n, err := strconv.Atoi(major); err == nil && n < minRedisMajor {
-		b.tooOld = fmt.Errorf("%w: the server is Redis %s", ErrRedisTooOld, v)
+		b.tooOld = fmt.Errorf("%w: %w: the server is Redis %s", ErrBroker, ErrRedisTooOld, v)
 	}
+	b.versionKnown.Store(true)
 	return b.tooOld
 }
 

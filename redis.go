@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -50,8 +51,11 @@ type RedisBroker struct {
 	close     context.CancelFunc
 
 	versionMu    sync.Mutex // checkVersion (log_redis.go)
-	versionKnown bool
-	tooOld       error
+	versionKnown atomic.Bool
+	tooOld       error // set before versionKnown
+	// publishTo is where the publish script publishes (a test makes an
+	// event that reaches no subscriber); nil: the channel.
+	silent func(channel string) string
 }
 
 // RedisOption configures a RedisBroker.

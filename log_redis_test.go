@@ -1,0 +1,241 @@
+package ssekify_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/internal/redistest"
+	"github.com/ssekify/ssekify/internal/ssetest"
+)
+
+// readTexts reads n events from s and returns their texts in order.
+func readTexts(t testing.TB, s *ssetest.Stream, n int) ([]string, ssetest.Event) {
+	t.Helper()
+	var got []string
+	var last ssetest.Event
+	for len(got) < n {
+		ev, err := s.Next(wait)
+		require.NoError(t, err, "after %v", got)
+		got, last = append(got, text(t, ev)), ev
+	}
+	return got, last
+}
+
+// texts returns "e<from>" ... "e<to>".
+func texts(from, to int) []string {
+	var s []string
+	for i := from; i <= to; i++ {
+		s = append(s, fmt.Sprintf("e%d", i))
+	}
+	return s
+}
+
+// TestFollowRecoversUnheardEnvelopes makes the publish script publish a run
+// of events where no instance hears them (as when Redis drops a
+// subscriber's messages): they reach the logs only. The next envelope
+// heard skips their positions, and B reads them from the logs and delivers
+// them in order before it, without a gap event.
+func TestFollowRecoversUnheardEnvelopes(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	var unheard atomic.Bool
+	pub := ssekify.NewRedisBroker(redisClient(t, addr))
+	ssekify.PublishUnheard(pub, &unheard)
+	a := startNode(t, pub, nil)
+	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	s := connect(t, b.srv, "u", "r", nil)
+	waitLinked(t, a.hub, b.hub, wait)
+	ctx := context.Background()
+	publish := func(i int) {
+		var err error
+		switch i % 3 {
+		case 0:
+			err = a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)})
+		case 1:
+			err = a.hub.PublishToRoom(ctx, "r", ssekify.Event{Data: fmt.Sprintf("e%d", i)})
+		default:
+			err = a.hub.Publish(ctx, ssekify.Event{Data: fmt.Sprintf("e%d", i)})
+		}
+		require.NoError(t, err)
+	}
+	publish(1)
+	unheard.Store(true)
+	for i := 2; i <= 30; i++ {
+		publish(i)
+	}
+	unheard.Store(false)
+	publish(31)
+	got, _ := readTexts(t, s, 31)
+	require.Equal(t, texts(1, 31), got)
+	st := b.hub.Stats()
+	require.Positive(t, st.LogRecoveries)
+	require.Equal(t, int64(29), st.RecoveredEvents)
+	require.Zero(t, st.GapEvents)
+}
+
+// TestRedisRetentionTellsTheGap keeps 5 events per log on Redis: a client
+// that comes back on another instance after 20 events to its user gets the
+// gap event (reason "retention") and then the 5 the log still holds.
+func TestRedisRetentionTellsTheGap(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	opts := &ssekify.Options{RecentBufferSize: 5}
+	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), opts)
+	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), opts)
+	s := connect(t, a.srv, "u", "", nil)
+	waitLinked(t, b.hub, a.hub, wait)
+	ctx := context.Background()
+	require.NoError(t, a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e0"}))
+	_, last := readTexts(t, s, 1)
+	s.Close()
+	for i := 1; i <= 20; i++ {
+		require.NoError(t, a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)}))
+	}
+	back := connect(t, b.srv, "u", "", http.Header{"Last-Event-ID": {last.LastEventID}})
+	got, _ := readTexts(t, back, 6)
+	require.Equal(t, append([]string{"gap:retention"}, texts(16, 20)...), got)
+	require.NoError(t, b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "live"}))
+	got, _ = readTexts(t, back, 1)
+	require.Equal(t, []string{"live"}, got)
+}
+
+// TestRedisLogKeys checks what one publish leaves in Redis: the log of its
+// target under the channel's hash tag, with the position as the entry id
+// and an expiry, the channel's counter and epoch, and the clock.
+func TestRedisLogKeys(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	rc := redisClient(t, addr)
+	h := startNode(t, ssekify.NewRedisBroker(rc), &ssekify.Options{Channel: "tenant-1"}).hub
+	ctx := context.Background()
+	require.NoError(t, h.PublishToUser(ctx, "alice", ssekify.Event{Data: "hi"}))
+	require.NoError(t, h.PublishToRoom(ctx, "lobby", ssekify.Event{Data: "hi"}))
+	key := ssekify.RedisLogKey("tenant-1", "user", "alice")
+	require.Equal(t, "{tenant-1}:u:alice", key)
+	entries, err := rc.XRange(ctx, key, "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	require.Equal(t, "1-0", entries[0].ID)
+	room, err := rc.XRange(ctx, "{tenant-1}:r:lobby", "-", "+").Result()
+	require.NoError(t, err)
+	require.Equal(t, "2-0", room[0].ID)
+	ttl, err := rc.PTTL(ctx, key).Result()
+	require.NoError(t, err)
+	require.InDelta(t, ssekify.DefaultRecentTTL.Seconds(), ttl.Seconds(), 5)
+	meta, err := rc.HGetAll(ctx, "{tenant-1}:m").Result()
+	require.NoError(t, err)
+	require.Equal(t, "2", meta["pos"])
+	require.NotEmpty(t, meta["epoch"])
+	clock, err := rc.XRange(ctx, "{tenant-1}:c", "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, clock, 1, "one clock entry per second")
+	require.Equal(t, "1-0", clock[0].ID)
+}
+
+// TestRedisTooOld runs a hub against a server that says it is Redis 4.0:
+// publishing and subscribing fail with an error that says why, and the
+// hub keeps serving local sends.
+func TestRedisTooOld(t *testing.T) {
+	addr := fakeRedis(t, "4.0.14")
+	var log errorLog
+	n := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), &ssekify.Options{OnError: log.hook})
+	h := n.hub
+	err := h.PublishToUser(context.Background(), "u", ssekify.Event{Data: "x"})
+	require.ErrorIs(t, err, ssekify.ErrRedisTooOld)
+	require.ErrorIs(t, err, ssekify.ErrBroker)
+	require.Contains(t, err.Error(), "Redis 4.0.14")
+	s := connect(t, n.srv, "u", "", nil)
+	_, err = h.SendToUser("u", ssekify.Event{Data: "local"})
+	require.NoError(t, err)
+	got, _ := readTexts(t, s, 1)
+	require.Equal(t, []string{"local"}, got)
+	eventually(t, "the subscription's failure reported", func() bool {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		for _, e := range log.errs {
+			if e != nil && e.Code == ssekify.CodeBrokerSubscribe && errors.Is(e, ssekify.ErrRedisTooOld) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// fakeRedis serves a RESP2 server that answers INFO with version and
+// every other command with an error, until the test ends.
+func fakeRedis(t *testing.T, version string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			go serveFakeRedis(c, version)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// serveFakeRedis answers the commands of one connection.
+func serveFakeRedis(c net.Conn, version string) {
+	r := bufio.NewReader(c)
+	for {
+		args, err := readCommand(r)
+		if err != nil {
+			return
+		}
+		reply := "-ERR unknown command\r\n"
+		switch strings.ToUpper(args[0]) {
+		case "INFO":
+			body := "# Server\r\nredis_version:" + version + "\r\n"
+			reply = fmt.Sprintf("$%d\r\n%s\r\n", len(body), body)
+		case "PING":
+			reply = "+PONG\r\n"
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write([]byte(reply)); err != nil {
+			return
+		}
+	}
+}
+
+// readCommand reads one RESP array of bulk strings.
+func readCommand(r *bufio.Reader) ([]string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	if _, err := fmt.Sscanf(line, "*%d\r\n", &n); err != nil || n < 1 || n > 64 {
+		return nil, fmt.Errorf("bad command %q", line)
+	}
+	args := make([]string, n)
+	for i := range args {
+		var size int
+		if line, err = r.ReadString('\n'); err != nil {
+			return nil, err
+		}
+		if _, err := fmt.Sscanf(line, "$%d\r\n", &size); err != nil || size < 0 || size > 1<<20 {
+			return nil, fmt.Errorf("bad bulk %q", line)
+		}
+		buf := make([]byte, size+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		args[i] = string(buf[:size])
+	}
+	return args, nil
+}
