@@ -5,20 +5,24 @@ import (
 	"fmt"
 )
 
-// PublishToUser delivers ev to userID's streams on this instance at once,
-// then publishes it through the broker (Options.Redis or Options.RedisURL)
-// so every other instance delivers it to its own streams of userID; this
-// instance ignores its own envelope when it comes back, so nothing arrives
-// twice. The event is prepared once (auto fields, the global seq, id,
-// frame): every instance writes the same bytes. Without a broker it is
-// local only.
+// PublishToUser delivers ev to userID's streams on every instance.
 //
-// An error wrapping ErrBroker (also reported as BROKER_PUBLISH) means the
-// local delivery happened but the other instances did not get the event,
-// typically because Redis is unreachable. ctx bounds the publish.
+// With a RedisBroker (Options.Redis or Options.RedisURL), the event is
+// appended to the user's log on Redis and published there, in one atomic
+// script; every instance, this one included, delivers it to its streams
+// from its subscription, in the order of the log, and a client that
+// reconnects to any instance with its Last-Event-ID gets it if it missed
+// it. It returns once Redis has the event. An error wrapping ErrBroker
+// (also reported as BROKER_PUBLISH) means that the event is not known to
+// be published: it was not delivered here either, and after a timeout it
+// may still have reached Redis (then every instance delivers it, once).
 //
-// Events published by one instance reach the others in the order it
-// published them; see RedisBroker for the order across publishers.
+// With another Broker, it delivers ev here at once, then publishes it so
+// every other instance delivers it to its own streams (an error then
+// means the local delivery happened but the others did not get it).
+// Without a broker it is local only. The event is prepared once (auto
+// fields, the global seq, id, frame): every instance writes the same
+// bytes. ctx bounds the publish.
 func (h *Hub) PublishToUser(ctx context.Context, userID string, ev Event) error {
 	return h.publish(ctx, kindUser, userID, ev)
 }

@@ -16,31 +16,36 @@ import (
 // before the broker pings Redis; see WithRedisHealthCheck.
 const DefaultRedisHealthCheck = 3 * time.Second
 
-// RedisBroker is a Broker and FloorCounter on Redis, through go-redis v9:
-// PUBLISH and SUBSCRIBE for envelopes, Lua scripts (INCR with a floor and
-// PEXPIRE, a compare-and-decrement) for global sequence numbers. It works with any redis.UniversalClient: a single node
-// (redis.NewClient), Sentinel (redis.NewFailoverClient) or Cluster
-// (redis.NewClusterClient). go-redis keeps one dedicated connection for each
-// subscription and a pool for PUBLISH and INCR.
+// RedisBroker is a Broker and FloorCounter on Redis, through go-redis v9,
+// that keeps logs: Publish* append each event to its target's log, a
+// Redis Stream, and publish it, in one Lua script (log_redis.go and the
+// README's "Across instances"); every instance delivers the events of its
+// channel in position order, reads what its subscription missed from the
+// logs, and replays them to a client that reconnects to it from any
+// instance. Lua scripts also serve global sequence numbers (INCR with a
+// floor and PEXPIRE, a compare-and-decrement). It works with any
+// redis.UniversalClient: a single node (redis.NewClient), Sentinel
+// (redis.NewFailoverClient) or Cluster (redis.NewClusterClient), Redis 5.0
+// or newer. go-redis keeps one dedicated connection for each subscription
+// and a pool for the scripts.
 //
 // When Redis goes away, Publish and Incr return errors and Subscribe returns
 // one, so the hub reports the outage and subscribes again with backoff until
-// Redis is back. A silent subscription is pinged (WithRedisHealthCheck), so a
-// half-open connection is noticed too. Messages published while an instance
-// is not subscribed are lost, as always with Redis Pub/Sub.
+// Redis is back, then recovers from the logs what its streams missed. A
+// silent subscription is pinged (WithRedisHealthCheck), so a half-open
+// connection is noticed too.
 //
-// Ordering: Redis delivers a channel's messages to every subscriber in the
-// order it executed the PUBLISH commands (on a Cluster one node, the owner
-// of the channel's slot, executes them all; see Publish), so the events one
-// instance publishes in sequence reach the others in that sequence. Events
-// of several publishers of one scope (a requestId) share one global seq,
-// but Redis's order may differ from the seq order when two instances
-// publish at the same moment, and a publisher's own streams get its events
-// at once, possibly before earlier events of other instances arrive
-// through Redis. Streams on an instance that only receives see strictly
-// increasing seqs when the publishers take turns (each publish returns
-// before the next starts); otherwise a client that needs order sorts by
-// seq, which has no duplicate in any case.
+// Ordering: the script runs atomically and publishes from inside, so
+// every instance receives a channel's events in the order of their
+// positions, the publisher's own included, and delivers them in that
+// order. Events of several publishers of one scope (a requestId) share
+// one global seq, but the position order may differ from the seq order
+// when two instances publish at the same moment; a client that needs the
+// seq order sorts by seq, which has no duplicate in any case.
+//
+// Used through the Broker interface only (Publish, Subscribe), it is plain
+// Pub/Sub: messages published while an instance is not subscribed are
+// lost, as always with Redis Pub/Sub.
 type RedisBroker struct {
 	client redis.UniversalClient
 	owned  bool          // Close closes client
