@@ -1,0 +1,398 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ssekify/ssekify"
+)
+
+// report is everything one run measured.
+type report struct {
+	cfg          config
+	started      time.Time
+	elapsed      time.Duration
+	machine      machine
+	redisVersion string
+	throughput   []tpResult
+	latency      []latResult
+	replay       []replayResult
+	memory       *memResult
+	bench        []benchResult // pipelines 16 and 1
+	others       []scenarioCPU
+	statsA       ssekify.Stats
+	statsB       ssekify.Stats
+}
+
+// scenarioCPU is the share of the machine's CPU other processes used
+// during one scenario.
+type scenarioCPU struct {
+	name   string
+	share  float64
+	waited time.Duration // waiting for a quiet machine before it
+}
+
+// machine describes where and on what code the run happened.
+type machine struct {
+	commit string // short hash of the root module's HEAD, or "?"
+	dirty  int    // files with uncommitted changes outside benchmarks/
+	given  bool   // commit came from -commit
+	root   string
+	goVer  string
+	cpus   int
+	model  string
+}
+
+// describeMachine finds the root module (the nearest directory at or above
+// the working directory whose go.mod declares github.com/ssekify/ssekify,
+// the replace target of the benchmarks module) and asks git for its HEAD
+// and for uncommitted changes outside benchmarks/. A non-empty commit
+// names a tree that is not a git checkout (git archive): it is reported as
+// given.
+func describeMachine(commit string) machine {
+	m := machine{commit: "?", given: commit != "", goVer: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, cpus: runtime.NumCPU(), model: cpuModel()}
+	dir, err := os.Getwd()
+	if err != nil {
+		return m
+	}
+	for {
+		if isRootModule(filepath.Join(dir, "go.mod")) {
+			m.root = dir
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return m
+		}
+		dir = parent
+	}
+	if m.given {
+		m.commit = commit
+		return m
+	}
+	if out, err := exec.Command("git", "-C", m.root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		m.commit = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("git", "-C", m.root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks").Output(); err == nil {
+		if s := strings.TrimSpace(string(out)); s != "" {
+			m.dirty = strings.Count(s, "\n") + 1
+		}
+	}
+	return m
+}
+
+// isRootModule reports whether path is a go.mod of the root module.
+func isRootModule(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "module github.com/ssekify/ssekify" {
+			return true
+		}
+	}
+	return false
+}
+
+// fileTitle opens a results file the tool creates.
+const fileTitle = `# Cross-instance publishing through Redis
+
+Written by ` + "`go run ./cmd/redislog`" + ` (see benchmarks/README.md, "Cross-instance publishing
+through Redis"). One process runs its own redis-server on loopback and two hubs, each with its
+own go-redis client and ` + "`ssekify.NewRedisBroker`" + `: instance A publishes, instance B serves
+streams over HTTP on 127.0.0.1 to an SSE client in the same process. Every run appends a
+section; compare sections of the same machine, and look at both runs of a label before reading
+a small difference.
+`
+
+// appendReport appends text to path, creating it with fileTitle first.
+func appendReport(path, text string) error {
+	_, err := os.Stat(path)
+	prefix := ""
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		prefix = fileTitle
+	case err != nil:
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err = f.WriteString(prefix + "\n" + text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// markdown renders the report as one section headed by its label.
+func (r *report) markdown() string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	m := r.machine
+	p("## %s — %s\n\n", r.cfg.label, r.started.Format("2006-01-02 15:04 MST"))
+	code := "commit `" + m.commit + "`"
+	if m.given {
+		code += " (" + m.root + ", exported from git: -commit)"
+	}
+	if m.dirty > 0 {
+		code += fmt.Sprintf(" with uncommitted changes in %d file(s) outside benchmarks/", m.dirty)
+	}
+	cpu := fmt.Sprintf("%d CPUs", m.cpus)
+	if m.model != "" {
+		cpu += " (" + m.model + ")"
+	}
+	p("Root module at %s; %s, %s, redis-server %s (loopback, no persistence); payload %d B; run took %s.",
+		code, m.goVer, cpu, r.redisVersion, r.cfg.size, r.elapsed.Round(time.Second))
+	if len(r.others) > 0 {
+		var wait time.Duration
+		parts := make([]string, len(r.others))
+		for i, o := range r.others {
+			wait += o.waited
+			parts[i] = fmt.Sprintf("%s %.0f%%", o.name, 100*o.share)
+		}
+		p(" Other processes' share of the machine's CPU during each scenario: %s; %s spent waiting for a quiet machine (-busy %.0f).",
+			strings.Join(parts, ", "), wait.Round(time.Second), r.cfg.busy)
+	}
+	p("\n\n")
+	if len(r.throughput) > 0 {
+		r.renderThroughput(&b)
+	}
+	if len(r.latency) > 0 {
+		r.renderLatency(&b)
+	}
+	if len(r.replay) > 0 {
+		r.renderReplay(&b)
+	}
+	if r.memory != nil {
+		r.renderMemory(&b)
+	}
+	if len(r.bench) > 0 {
+		p("### Reference: plain PUBLISH on the same server\n\n")
+		for _, x := range r.bench {
+			if x.ran {
+				p("- `%s`: **%s PUBLISH/s**, p50 %s.\n", x.cmd, count(x.rps), x.p50)
+			} else {
+				p("- redis-benchmark, pipeline %d: %s.\n", x.pipeline, x.skipped)
+			}
+		}
+		p("\n")
+	}
+	a, bb := r.statsA, r.statsB
+	p("Hub counters at the end: A published %d envelopes, %d publish errors, %d errors reported; "+
+		"B received %d envelopes, %d invalid, %d broker reconnects, %d gap events, %d replay hits, %d replay misses, %d events replayed.\n\n",
+		a.Published, a.PublishErrors, a.ErrorCount, bb.Received, bb.InvalidEnvelopes, bb.BrokerReconnects, bb.GapEvents, bb.ReplayHits, bb.ReplayMisses, bb.ReplayedEvents)
+	return b.String()
+}
+
+// renderThroughput writes the throughput table.
+func (r *report) renderThroughput(b *strings.Builder) {
+	fmt.Fprintf(b, "### Publish throughput from A\n\n")
+	fmt.Fprintf(b, "At most %s events or %s per row, back to back; no stream holds these targets (A and B keep them in their logs). "+
+		"*Received by B*: B's `Stats().Received` within 5 s after the last publish; *B caught up after*: from the last publish until B had them all.\n\n", count(float64(r.cfg.tpEvents)), r.cfg.tpTime)
+	fmt.Fprintf(b, "| publishers | call | published | errors | events/s ↑ | of plain PUBLISH -P 16 / -P 1 | call p50 µs | call p99 µs | received by B | B caught up after |\n")
+	fmt.Fprintf(b, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, t := range r.throughput {
+		rate := float64(t.ok) / t.elapsed.Seconds()
+		caught := ms(t.drain) + " ms"
+		if !t.drained {
+			caught = "not: " + count(float64(t.ok-t.receivedB)) + " missing"
+		}
+		errs := fmt.Sprint(t.errs)
+		if t.firstErr != "" {
+			errs += " (" + clipText(t.firstErr, 60) + ")"
+		}
+		fmt.Fprintf(b, "| %d | %s | %s | %s | **%s** | %s | %s | %s | %s | %s |\n",
+			t.publishers, t.target, count(float64(t.ok)), errs, count(rate), r.ofPublish(rate),
+			us(pct(t.calls, 50)), us(pct(t.calls, 99)), count(float64(t.receivedB)), caught)
+	}
+	b.WriteString("\n")
+}
+
+// renderLatency writes the latency table.
+func (r *report) renderLatency(b *strings.Builder) {
+	fmt.Fprintf(b, "### Publish-to-receive latency, A → Redis → SSE client on B\n\n")
+	fmt.Fprintf(b, "One user, one stream on B; %s per run, paced by a 1 ms ticker (what is due is handed to the publisher goroutines on A). "+
+		"Latency: from the start of the publish call (its time is in the payload) to the event's blank line on the client. "+
+		"*Late*: how far publish calls started behind schedule (p99 / max): a single publisher that can not keep up falls behind. "+
+		"*Lost*: neither received nor announced by a gap event. *Reord*: received after a later-numbered event (one publisher only: concurrent publishers have no order).\n\n",
+		r.cfg.latTime)
+	fmt.Fprintf(b, "| offered /s | publishers | achieved /s | published | errors | received | gap events (missed) | lost | dup | reord | p50 ms ↓ | p99 ms ↓ | max ms ↓ | late p99 / max ms |\n")
+	fmt.Fprintf(b, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, l := range r.latency {
+		if l.err != "" {
+			fmt.Fprintf(b, "| %s | %d | failed: %s ||||||||||||\n", count(float64(l.rate)), l.pubs, clipText(l.err, 80))
+			continue
+		}
+		gaps := fmt.Sprintf("%d (%d)", l.gapEvents, l.gapMissed)
+		if len(l.gapReasons) > 0 {
+			gaps += " " + reasons(l.gapReasons)
+		}
+		reord := "n/a"
+		if l.pubs == 1 {
+			reord = fmt.Sprint(l.reordered)
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %d | %s | %s | %d | %d | %s | **%s** | **%s** | %s | %s / %s |\n",
+			count(float64(l.rate)), l.pubs, count(l.achieved), count(float64(l.sent)), l.errs, count(float64(l.received)), gaps,
+			l.lost, l.dups, reord, ms(pct(l.lat, 50)), ms(pct(l.lat, 99)), ms(pct(l.lat, 100)),
+			ms(pct(l.lag, 99)), ms(pct(l.lag, 100)))
+	}
+	b.WriteString("\n")
+}
+
+// renderReplay writes the replay table.
+func (r *report) renderReplay(b *strings.Builder) {
+	fmt.Fprintf(b, "### Replay after a reconnect to B (Last-Event-ID)\n\n")
+	fmt.Fprintf(b, "Per repetition a new user: a stream on the first instance gets one event and keeps its id, closes; A publishes K events for the user; "+
+		"once B received them, a new stream on B sends the id. *Ready*: from the request to the K-th event (K = 0: to the stream's first line), "+
+		"or to the gap event (`%s`) when one came; with 20 repetitions p99 is the slowest. *Events got*: the K events received, summed over the repetitions.\n\n", gapEventName)
+	fmt.Fprintf(b, "| first stream on | K | reps | got the K exactly | gap event instead | neither | events got | ready p50 ms ↓ | p99 ms ↓ | max ms ↓ | gap reasons (missed) |\n")
+	fmt.Fprintf(b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, x := range r.replay {
+		from := "B (same instance)"
+		if x.from == "A" {
+			from = "A (cross-instance)"
+		}
+		neither := fmt.Sprint(x.partial)
+		if x.failed > 0 {
+			neither += fmt.Sprintf(" + %d failed (%s)", x.failed, clipText(x.firstErr, 60))
+		}
+		rs := "—"
+		if len(x.reasons) > 0 {
+			rs = reasons(x.reasons) + fmt.Sprintf(" (%d)", x.missed)
+		}
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %d | %s | %s of %s | %s | %s | %s | %s |\n",
+			from, count(float64(x.k)), x.reps, x.exact, x.gap, neither, count(float64(x.gotK)), count(float64(x.k*(x.reps-x.failed))),
+			ms(pct(x.ready, 50)), ms(pct(x.ready, 99)), ms(pct(x.ready, 100)), rs)
+	}
+	b.WriteString("\n")
+}
+
+// renderMemory writes the memory table.
+func (r *report) renderMemory(b *strings.Builder) {
+	m := r.memory
+	fmt.Fprintf(b, "### Redis memory per published event\n\n")
+	if m.err != "" {
+		fmt.Fprintf(b, "failed: %s\n\n", m.err)
+		return
+	}
+	fmt.Fprintf(b, "INFO memory before and after publishing %s events from A to %d users in turn (8 goroutines), read once B received them, plus 500 ms. "+
+		"`used_memory` counts everything Redis allocated (client buffers too), `used_memory_dataset` what it holds for keys.\n\n",
+		count(float64(m.events)), m.users)
+	fmt.Fprintf(b, "| events published | errors | received by B | used_memory before → after | Δ bytes per event | used_memory_dataset before → after | Δ bytes per event | keys before → after |\n")
+	fmt.Fprintf(b, "|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	per := func(a, b int64) string {
+		if m.ok == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("**%.1f**", float64(b-a)/float64(m.ok))
+	}
+	fmt.Fprintf(b, "| %s | %d | %s | %s → %s | %s | %s → %s | %s | %d → %d |\n\n",
+		count(float64(m.ok)), m.errs, count(float64(m.receivedB)),
+		bytesText(m.before.used), bytesText(m.after.used), per(m.before.used, m.after.used),
+		bytesText(m.before.dataset), bytesText(m.after.dataset), per(m.before.dataset, m.after.dataset),
+		m.before.keys, m.after.keys)
+}
+
+// bytesText formats a byte count: "1.13 MiB", "812 KiB", "512 B".
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// ofPublish returns rate as a share of redis-benchmark's PUBLISH rate with
+// 16 commands per pipeline and with none.
+func (r *report) ofPublish(rate float64) string {
+	var parts []string
+	for _, x := range r.bench {
+		if x.ran && x.rps > 0 {
+			parts = append(parts, fmt.Sprintf("×%.3f", rate/x.rps))
+		}
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, " / ")
+}
+
+// pct returns the p-th percentile (nearest rank) of sorted, 0 if empty.
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p/100*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// count formats n with thin grouping: 1234567 → "1.23 M", 12345 → "12.3 k".
+func count(n float64) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.2f M", n/1e6)
+	case n >= 1e4:
+		return fmt.Sprintf("%.1f k", n/1e3)
+	case n == float64(int64(n)):
+		return fmt.Sprintf("%d", int64(n))
+	default:
+		return fmt.Sprintf("%.0f", n)
+	}
+}
+
+// ms formats d in milliseconds with three significant digits.
+func ms(d time.Duration) string { return sig3(float64(d) / 1e6) }
+
+// us formats d in microseconds with three significant digits.
+func us(d time.Duration) string { return sig3(float64(d) / 1e3) }
+
+// sig3 formats v with about three significant digits.
+func sig3(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// reasons formats a reason count map as "a×2, b×1", sorted by reason.
+func reasons(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s ×%d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// clipText shortens s to at most n bytes for a table cell, without pipes.
+func clipText(s string, n int) string {
+	s = strings.ReplaceAll(s, "|", "/")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
