@@ -146,7 +146,7 @@ const firstHeadWait = time.Second
 func (h *Hub) firstHead() {
 	ctx, cancel := context.WithTimeout(context.Background(), firstHeadWait)
 	defer cancel()
-	epoch, pos, err := h.lb.logHead(ctx, h.opts.Channel, randomEpoch(), h.now().UnixMilli())
+	epoch, pos, _, err := h.lb.logHead(ctx, h.opts.Channel, randomEpoch(), h.now().UnixMilli())
 	if err != nil {
 		h.opts.Logger.Warn("ssekify: could not read the head of the log on Redis; starting without",
 			slog.String("channel", h.opts.Channel), slog.Any("err", err))

@@ -58,7 +58,7 @@ func (f *follower) upto() uint64 { return max(f.last, f.to) }
 // streams missed. The subscription calls it each time it is (again)
 // active, before it reads any envelope.
 func (h *Hub) syncLog(ctx context.Context) error {
-	epoch, pos, err := h.lb.logHead(ctx, h.opts.Channel, randomEpoch(), h.now().UnixMilli())
+	epoch, pos, base, err := h.lb.logHead(ctx, h.opts.Channel, randomEpoch(), h.now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("read the head of the log: %w", err)
 	}
@@ -71,8 +71,10 @@ func (h *Hub) syncLog(ctx context.Context) error {
 		h.setHead(epoch, pos, false)
 		return nil
 	case epoch != f.epoch:
-		h.setHead(epoch, pos, true)
-		return nil
+		// The streams are told of the reset; what the new epoch holds
+		// already (published before this instance noticed) is delivered.
+		h.setHead(epoch, base, true)
+		return h.recover(ctx, base, pos)
 	case pos < f.last:
 		return h.renewEpoch(ctx)
 	}

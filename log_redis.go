@@ -19,7 +19,7 @@ import (
 // that on a Cluster one channel (a tenant) lives in one slot and every
 // script touches one node:
 //
-//	{ch}:m              hash: epoch, pos (the channel's counter), born, sec
+//	{ch}:m              hash: epoch, pos (the channel's counter), base, born, sec
 //	{ch}:a              stream: the log for everyone
 //	{ch}:u:<user id>    stream: the log of a user
 //	{ch}:r:<room>       stream: the log of a room
@@ -46,9 +46,10 @@ type logBroker interface {
 	// log key of channel and publishes it, in one atomic step, and returns
 	// the event's epoch and position.
 	appendPublish(ctx context.Context, channel, key string, head, tail []byte, r logRetention) (epoch, pos uint64, err error)
-	// logHead returns the channel's epoch and newest position, creating
-	// the epoch (newEpoch) when there is none.
-	logHead(ctx context.Context, channel string, newEpoch uint64, nowMs int64) (epoch, pos uint64, err error)
+	// logHead returns the channel's epoch, newest position and the
+	// position its epoch started after (base), creating the epoch
+	// (newEpoch) when there is none.
+	logHead(ctx context.Context, channel string, newEpoch uint64, nowMs int64) (epoch, pos, base uint64, err error)
 	// renewEpoch replaces epoch old by newEpoch (when it is still in
 	// place) and returns the channel's epoch and newest position.
 	renewEpoch(ctx context.Context, channel string, old, newEpoch uint64, nowMs int64) (epoch, pos uint64, err error)
@@ -156,23 +157,25 @@ redis.call('PUBLISH', ARGV[1], env)
 return {epoch, pos}
 `)
 
-// headScript returns {epoch, position} of KEYS[1], creating the epoch
-// ARGV[1] (born ARGV[2]) when there is none.
+// headScript returns {epoch, position, base} of KEYS[1], creating the
+// epoch ARGV[1] (born ARGV[2]) when there is none. base is the position
+// after which the epoch started: 0 for a new counter, the position of a
+// renewal.
 var headScript = redis.NewScript(`
-local m = redis.call('HMGET', KEYS[1], 'epoch', 'pos')
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'pos', 'base')
 if not m[1] then
-  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'born', ARGV[2])
-  return {ARGV[1], tonumber(m[2] or 0)}
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'born', ARGV[2], 'base', m[2] or 0)
+  return {ARGV[1], tonumber(m[2] or 0), tonumber(m[2] or 0)}
 end
-return {m[1], tonumber(m[2] or 0)}
+return {m[1], tonumber(m[2] or 0), tonumber(m[3] or 0)}
 `)
 
 // renewScript replaces the epoch ARGV[1] of KEYS[1] by ARGV[2] (born
-// ARGV[3]) and returns {epoch, position}.
+// ARGV[3], based at the current position) and returns {epoch, position}.
 var renewScript = redis.NewScript(`
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'pos')
 if m[1] == ARGV[1] or not m[1] then
-  redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'born', ARGV[3])
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'born', ARGV[3], 'base', m[2] or 0)
   return {ARGV[2], tonumber(m[2] or 0)}
 end
 return {m[1], tonumber(m[2] or 0)}
@@ -223,18 +226,26 @@ func (b *RedisBroker) appendPublish(ctx context.Context, channel, key string, he
 	return epochPos(res)
 }
 
-func (b *RedisBroker) logHead(ctx context.Context, channel string, newEpoch uint64, nowMs int64) (uint64, uint64, error) {
+func (b *RedisBroker) logHead(ctx context.Context, channel string, newEpoch uint64, nowMs int64) (uint64, uint64, uint64, error) {
 	if b.isClosed() {
-		return 0, 0, redis.ErrClosed
+		return 0, 0, 0, redis.ErrClosed
 	}
 	if err := b.checkVersion(ctx); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	res, err := headScript.Run(ctx, b.client, []string{logMetaKey(channel)}, newEpoch, nowMs).Slice()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return epochPos(res)
+	if len(res) != 3 {
+		return 0, 0, 0, fmt.Errorf("%w: unexpected script reply %v", ErrBroker, res)
+	}
+	base, err := replyUint(res[2])
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	epoch, pos, err := epochPos(res[:2])
+	return epoch, pos, base, err
 }
 
 func (b *RedisBroker) renewEpoch(ctx context.Context, channel string, old, newEpoch uint64, nowMs int64) (uint64, uint64, error) {
