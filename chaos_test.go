@@ -62,19 +62,12 @@ import (
 // connection (a publish that races a kill or a cut fails: such events are
 // not expected, see chaosExpected).
 //
-// Until the Redis-log rewrite lands the test runs only with SSEKIFY_CHAOS=1.
 // SSEKIFY_CHAOS_DURATION (a Go duration, default one round, about 45 s with
 // the set-up) repeats the fault rounds for longer local runs;
 // SSEKIFY_CHAOS_SEED fixes the random choices (timing still varies);
 // SSEKIFY_CHAOS_TRACE=u07 (a session: a user, "u07#2" for its second tab)
 // logs everything that session received, with its publish calls' times.
 func TestChaos(t *testing.T) {
-	// Until the cross-instance rewrite (events in Redis logs, recovery
-	// after a lost subscription) lands, this test fails by design: it is
-	// off unless SSEKIFY_CHAOS=1. Remove this guard once it passes.
-	if os.Getenv("SSEKIFY_CHAOS") != "1" {
-		t.Skip("set SSEKIFY_CHAOS=1 to run the chaos test")
-	}
 	// Registered first, so it runs after every other cleanup: whatever
 	// this test started has ended, even when it failed (TestMain's check
 	// runs only when every test passed).
