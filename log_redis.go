@@ -131,8 +131,9 @@ local id = string.format('%d-0', pos)
 local maxlen = tonumber(ARGV[5])
 local ttl = tonumber(ARGV[6])
 local env = ARGV[2] .. uv(tonumber(epoch)) .. uv(pos) .. ARGV[3]
+local trimmed = nil
 if maxlen <= 0 then
-  redis.call('SET', KEYS[3], pos)
+  trimmed = pos
 else
   local over = redis.call('XLEN', KEYS[2]) - maxlen + 1
   if over > 0 then
@@ -140,13 +141,20 @@ else
     local ids = {}
     for i, e in ipairs(old) do ids[i] = e[1] end
     redis.call('XDEL', KEYS[2], unpack(ids))
-    redis.call('SET', KEYS[3], string.match(ids[#ids], '^(%d+)'))
+    trimmed = string.match(ids[#ids], '^(%d+)')
   end
   redis.call('XADD', KEYS[2], id, 'e', env)
 end
+if trimmed then
+  -- A full log trims at every publish: its trim key lives as long as it.
+  if ttl > 0 then
+    redis.call('SET', KEYS[3], trimmed, 'PX', ttl)
+  else
+    redis.call('SET', KEYS[3], trimmed)
+  end
+end
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[2], ttl)
-  redis.call('PEXPIRE', KEYS[3], ttl)
   local sec = math.floor(tonumber(ARGV[8]) / 1000)
   if sec > tonumber(meta[2] or -1) then
     redis.call('HSET', KEYS[1], 'sec', sec)
