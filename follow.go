@@ -317,7 +317,11 @@ func (h *Hub) readRedis(ctx context.Context, keys []logKey, after, upto uint64, 
 			if len(part.entries) == limit {
 				r.end = min(r.end, part.entries[len(part.entries)-1].pos)
 			}
-			r.msgs = h.decodeEntries(r.msgs, part.entries)
+			var bad loss
+			r.msgs, bad = h.decodeEntries(r.msgs, part.entries)
+			if bad.any() {
+				r.losses = append(r.losses, keyLoss{chunk[i], bad})
+			}
 		}
 	}
 	slices.SortFunc(r.msgs, func(a, b loggedMsg) int { return cmpUint(a.m.rpos, b.m.rpos) })
@@ -338,8 +342,10 @@ type loggedMsg struct {
 }
 
 // decodeEntries appends the messages of a log's entries to dst. An entry
-// that is not a valid envelope of its position is reported and skipped.
-func (h *Hub) decodeEntries(dst []loggedMsg, entries []logEntry) []loggedMsg {
+// that is not a valid envelope of its position is reported and skipped,
+// and returned as lost, so that its readers are told.
+func (h *Hub) decodeEntries(dst []loggedMsg, entries []logEntry) ([]loggedMsg, loss) {
+	bad := noLoss
 	for _, e := range entries {
 		m, meta, err := h.decodeEnvelope(e.env)
 		if err == nil && (!meta.logged || meta.position != e.pos) {
@@ -348,12 +354,13 @@ func (h *Hub) decodeEntries(dst []loggedMsg, entries []logEntry) []loggedMsg {
 		if err != nil {
 			h.stats.invalidEnvelopes.Add(1)
 			h.reportErr(&Error{Code: CodeInvalidEnvelope, Level: LevelWarn, Op: "read log", Target: h.opts.Channel, Err: err})
+			bad.add(loss{reason: reasonRetention, missed: 1, exact: true, first: e.pos, last: e.pos})
 			continue
 		}
 		m.rpos, m.repoch, m.inRedis = e.pos, meta.epoch, true
 		dst = append(dst, loggedMsg{m, string(meta.origin)})
 	}
-	return dst
+	return dst, bad
 }
 
 // logLoss is what one log lost after position after: events its count

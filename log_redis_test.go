@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssekify/ssekify"
@@ -238,4 +239,30 @@ func readCommand(r *bufio.Reader) ([]string, error) {
 		args[i] = string(buf[:size])
 	}
 	return args, nil
+}
+
+// TestMalformedLogEntryIsTold writes garbage into a user's log on Redis at
+// the next position: a client that replays past it gets the gap event in
+// its place, the error is reported, and the events after it arrive.
+func TestMalformedLogEntryIsTold(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	rc := redisClient(t, addr)
+	var log errorLog
+	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), &ssekify.Options{OnError: log.hook})
+	s := connect(t, a.srv, "u", "", nil)
+	waitLinked(t, b.hub, a.hub, wait)
+	ctx := context.Background()
+	require.NoError(t, a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e0"}))
+	_, last := readTexts(t, s, 1)
+	s.Close()
+	pos, err := rc.HIncrBy(ctx, "{"+ssekify.DefaultChannel+"}:m", "pos", 1).Result()
+	require.NoError(t, err)
+	require.NoError(t, rc.XAdd(ctx, &redis.XAddArgs{Stream: ssekify.RedisLogKey(ssekify.DefaultChannel, "user", "u"),
+		ID: fmt.Sprintf("%d-0", pos), Values: []string{"e", "\x02garbage"}}).Err())
+	require.NoError(t, a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e1"}))
+	back := connect(t, b.srv, "u", "", http.Header{"Last-Event-ID": {last.LastEventID}})
+	got, _ := readTexts(t, back, 2)
+	require.Equal(t, []string{"gap:retention", "e1"}, got)
+	require.Contains(t, log.codes(), ssekify.CodeInvalidEnvelope)
 }
