@@ -55,7 +55,9 @@ func (c *Conn) fetchRedis(w http.ResponseWriter) error {
 			c.rpos = max(c.rpos, f.upto)
 			return c.send(w, []*message{{gap: &loss{reason: reasonBroker, first: f.after + 1, last: f.upto}}})
 		case err != nil:
-			time.Sleep(backoff)
+			if !c.pause(backoff) {
+				return errStreamEnded
+			}
 			backoff = min(2*backoff, subscribeBackoffMax)
 			continue
 		case r.epoch != f.epoch:
@@ -94,10 +96,24 @@ func (c *Conn) awaitSync(f *redisFetch) bool {
 	h := c.hub
 	t := time.NewTimer(fetchPatience)
 	defer t.Stop()
-	select {
-	case <-h.fol.synced:
-	case <-t.C:
-		return false
+	woken := false
+	defer func() {
+		if woken {
+			c.signal() // the work that woke it is done after the fetch
+		}
+	}()
+	for waiting := true; waiting; {
+		select {
+		case <-h.fol.synced:
+			waiting = false
+		case <-t.C:
+			return false
+		case <-c.wake:
+			if c.q.isClosed() {
+				return false
+			}
+			woken = true
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -106,4 +122,29 @@ func (c *Conn) awaitSync(f *redisFetch) bool {
 		f.after = f.upto
 	}
 	return true
+}
+
+// pause waits d, or less when the stream is closed meanwhile: it reports
+// whether the stream is still open. A wake-up for new work is passed on to
+// the writer's next round.
+func (c *Conn) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	woken := false
+	defer func() {
+		if woken {
+			c.signal()
+		}
+	}()
+	for {
+		select {
+		case <-t.C:
+			return !c.q.isClosed()
+		case <-c.wake:
+			if c.q.isClosed() {
+				return false
+			}
+			woken = true
+		}
+	}
 }
