@@ -82,9 +82,13 @@ func (h *Hub) syncLog(ctx context.Context) error {
 }
 
 // renewEpoch gives the log a new epoch: its positions went back, so a
-// position named again would be taken for one delivered already.
+// position named again would be taken for one delivered already. The
+// counter is raised above every position this instance saw, so that the
+// next ones are new in the logs too.
 func (h *Hub) renewEpoch(ctx context.Context) error {
-	epoch, pos, err := h.lb.renewEpoch(ctx, h.opts.Channel, h.fol.epoch, randomEpoch(), h.now().UnixMilli())
+	f := &h.fol
+	floor := max(f.last, f.live)
+	epoch, pos, err := h.lb.renewEpoch(ctx, h.opts.Channel, f.epoch, randomEpoch(), floor, h.now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("renew the epoch of the log: %w", err)
 	}
@@ -331,6 +335,9 @@ func (h *Hub) readRedis(ctx context.Context, keys []logKey, after, upto uint64, 
 			r.msgs = r.msgs[:i]
 			break
 		}
+		// A position after the epoch's base is of that epoch, whatever
+		// its envelope says (published while the epoch was renewed).
+		e.m.repoch = r.epoch
 	}
 	return r, nil
 }

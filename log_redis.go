@@ -34,11 +34,11 @@ import (
 // lost its data (a restart without persistence) gets a new one, so a
 // position of before is never taken for one of after.
 //
-// Retention: each log keeps its newest RecentBufferSize events (the
-// script deletes the oldest and records the newest deleted position, so a
-// reader behind it is told) and expires RecentTTL after its last event;
-// the clock tells a reader whether a log could have expired since its
-// position.
+// Retention: each log keeps its newest RecentBufferSize events, and up to
+// a 64th more until the script trims it back (recording the newest
+// trimmed position, so a reader behind it is told), and expires RecentTTL
+// after its last event; the clock tells a reader whether a log could have
+// expired since its position.
 
 // logBroker is a Broker that keeps the logs of its channels: RedisBroker.
 type logBroker interface {
@@ -51,8 +51,9 @@ type logBroker interface {
 	// (newEpoch) when there is none.
 	logHead(ctx context.Context, channel string, newEpoch uint64, nowMs int64) (epoch, pos, base uint64, err error)
 	// renewEpoch replaces epoch old by newEpoch (when it is still in
-	// place) and returns the channel's epoch and newest position.
-	renewEpoch(ctx context.Context, channel string, old, newEpoch uint64, nowMs int64) (epoch, pos uint64, err error)
+	// place), raising the counter to at least floor, and returns the
+	// channel's epoch and newest position.
+	renewEpoch(ctx context.Context, channel string, old, newEpoch, floor uint64, nowMs int64) (epoch, pos uint64, err error)
 	// readLogs reads the logs keys of channel after position after, up to
 	// upto, at most limit events per log.
 	readLogs(ctx context.Context, channel string, keys []string, after, upto uint64, limit int) (logPage, error)
@@ -65,6 +66,10 @@ type logRetention struct {
 	clockLen int   // entries of the clock
 	nowMs    int64 // the publisher's clock
 }
+
+// slack is how many events beyond maxLen a log holds before it is
+// trimmed back to maxLen: a 64th of it, at least one.
+func (r logRetention) slack() int { return max(r.maxLen/64, 1) }
 
 // logPage is one read of some logs.
 type logPage struct {
@@ -109,8 +114,16 @@ func trimKey(ch, log string) string {
 
 // publishScript appends and publishes one event. KEYS: meta, log, trim,
 // clock. ARGV: channel, head, tail, new epoch, max length, ttl ms, clock
-// length, now ms. It returns {epoch, position}. uv writes a uvarint: the
-// envelope's epoch and position fields.
+// length, now ms, trim slack. It returns {epoch, position}. uv writes a
+// uvarint: the envelope's epoch and position fields.
+//
+// A log is trimmed once it holds slack events beyond its bound, back to
+// the bound, so that a full log costs one trim per slack publishes rather
+// than one per publish; the newest trimmed position is kept in the trim
+// key. An XADD refused because the log already holds the position means
+// the counter went back (a failover or a restore that lost writes): the
+// counter jumps past the log, under a new epoch whose base is the log's
+// newest position, so no position is ever given twice within an epoch.
 var publishScript = redis.NewScript(`
 local function uv(n)
   local s = ''
@@ -127,7 +140,6 @@ if not epoch then
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[8])
 end
 local pos = redis.call('HINCRBY', KEYS[1], 'pos', 1)
-local id = string.format('%d-0', pos)
 local maxlen = tonumber(ARGV[5])
 local ttl = tonumber(ARGV[6])
 local env = ARGV[2] .. uv(tonumber(epoch)) .. uv(pos) .. ARGV[3]
@@ -135,18 +147,25 @@ local trimmed = nil
 if maxlen <= 0 then
   trimmed = pos
 else
-  local over = redis.call('XLEN', KEYS[2]) - maxlen + 1
-  if over > 0 then
-    local old = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', over)
-    local ids = {}
-    for i, e in ipairs(old) do ids[i] = e[1] end
-    redis.call('XDEL', KEYS[2], unpack(ids))
-    trimmed = string.match(ids[#ids], '^(%d+)')
+  local r = redis.pcall('XADD', KEYS[2], string.format('%d-0', pos), 'e', env)
+  if type(r) == 'table' and r.err then
+    local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+    local base = tonumber(string.match(top[1][1], '^(%d+)'))
+    epoch, pos = ARGV[4], base + 1
+    redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[8], 'base', base, 'pos', pos)
+    env = ARGV[2] .. uv(tonumber(epoch)) .. uv(pos) .. ARGV[3]
+    redis.call('XADD', KEYS[2], string.format('%d-0', pos), 'e', env)
   end
-  redis.call('XADD', KEYS[2], id, 'e', env)
+  local over = redis.call('XLEN', KEYS[2]) - maxlen
+  if over >= tonumber(ARGV[9]) then
+    local old = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', over)
+    trimmed = string.match(old[#old][1], '^(%d+)')
+    redis.call('XTRIM', KEYS[2], 'MAXLEN', maxlen)
+  end
 end
 if trimmed then
-  -- A full log trims at every publish: its trim key lives as long as it.
+  -- A full log trims every slack publishes: its trim key is renewed
+  -- with it, and lives as long as the log (it holds slack events more).
   if ttl > 0 then
     redis.call('SET', KEYS[3], trimmed, 'PX', ttl)
   else
@@ -158,7 +177,7 @@ if ttl > 0 then
   local sec = math.floor(tonumber(ARGV[8]) / 1000)
   if sec > tonumber(meta[2] or -1) then
     redis.call('HSET', KEYS[1], 'sec', sec)
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], id, 't', ARGV[8])
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], string.format('%d-0', pos), 't', ARGV[8])
   end
 end
 redis.call('PUBLISH', ARGV[1], env)
@@ -179,12 +198,15 @@ return {m[1], tonumber(m[2] or 0), tonumber(m[3] or 0)}
 `)
 
 // renewScript replaces the epoch ARGV[1] of KEYS[1] by ARGV[2] (born
-// ARGV[3], based at the current position) and returns {epoch, position}.
+// ARGV[3]) and raises the counter to at least ARGV[4], the newest position
+// the caller saw, which becomes the new epoch's base. It returns {epoch,
+// position}.
 var renewScript = redis.NewScript(`
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'pos')
 if m[1] == ARGV[1] or not m[1] then
-  redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'born', ARGV[3], 'base', m[2] or 0)
-  return {ARGV[2], tonumber(m[2] or 0)}
+  local pos = math.max(tonumber(m[2] or 0), tonumber(ARGV[4]))
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'born', ARGV[3], 'base', pos, 'pos', pos)
+  return {ARGV[2], pos}
 end
 return {m[1], tonumber(m[2] or 0)}
 `)
@@ -227,7 +249,7 @@ func (b *RedisBroker) appendPublish(ctx context.Context, channel, key string, he
 	}
 	keys := []string{logMetaKey(channel), key, trimKey(channel, key), logClockKey(channel)}
 	res, err := publishScript.Run(ctx, b.client, keys, b.publishTo(channel), head, tail,
-		randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, r.nowMs).Slice()
+		randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, r.nowMs, r.slack()).Slice()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -256,11 +278,11 @@ func (b *RedisBroker) logHead(ctx context.Context, channel string, newEpoch uint
 	return epoch, pos, base, err
 }
 
-func (b *RedisBroker) renewEpoch(ctx context.Context, channel string, old, newEpoch uint64, nowMs int64) (uint64, uint64, error) {
+func (b *RedisBroker) renewEpoch(ctx context.Context, channel string, old, newEpoch, floor uint64, nowMs int64) (uint64, uint64, error) {
 	if b.isClosed() {
 		return 0, 0, redis.ErrClosed
 	}
-	res, err := renewScript.Run(ctx, b.client, []string{logMetaKey(channel)}, old, newEpoch, nowMs).Slice()
+	res, err := renewScript.Run(ctx, b.client, []string{logMetaKey(channel)}, old, newEpoch, nowMs, floor).Slice()
 	if err != nil {
 		return 0, 0, err
 	}

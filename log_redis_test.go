@@ -266,3 +266,91 @@ func TestMalformedLogEntryIsTold(t *testing.T) {
 	require.Equal(t, []string{"gap:retention", "e1"}, got)
 	require.Contains(t, log.codes(), ssekify.CodeInvalidEnvelope)
 }
+
+// TestLogWentBack sets the channel's counter back, as a failover that lost
+// writes or a restore from an older copy would. A publish to another log
+// then takes a position the instances delivered already: they give the log
+// a new epoch above every position they saw, and the streams get the gap
+// event (reason "reset"). A publish to a log that holds the position
+// already can not take it: the script starts a new epoch past that log,
+// and the event is delivered after the gap event.
+func TestLogWentBack(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	rc := redisClient(t, addr)
+	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	s := connect(t, b.srv, "u", "", nil)
+	waitLinked(t, a.hub, b.hub, wait)
+	ctx := context.Background()
+	meta := "{" + ssekify.DefaultChannel + "}:m"
+	back := func() string {
+		pos, err := rc.HGet(ctx, meta, "pos").Int64()
+		require.NoError(t, err)
+		require.NoError(t, rc.HSet(ctx, meta, "pos", pos-2).Err())
+		return rc.HGet(ctx, meta, "epoch").Val()
+	}
+	for i := 1; i <= 3; i++ {
+		require.NoError(t, a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)}))
+	}
+	got, _ := readTexts(t, s, 3)
+	require.Equal(t, texts(1, 3), got)
+
+	epoch := back()
+	require.NoError(t, a.hub.PublishToUser(ctx, "v", ssekify.Event{Data: "to v"})) // a position seen already
+	got, _ = readTexts(t, s, 1)
+	require.Equal(t, []string{"gap:reset"}, got)
+	eventually(t, "a new epoch", func() bool { return rc.HGet(ctx, meta, "epoch").Val() != epoch })
+	require.NoError(t, a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e4"}))
+	got, _ = readTexts(t, s, 1)
+	require.Equal(t, []string{"e4"}, got)
+
+	epoch = back()
+	require.NoError(t, a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e5"})) // u's log holds the position
+	require.NotEqual(t, epoch, rc.HGet(ctx, meta, "epoch").Val(), "the script started a new epoch")
+	got, _ = readTexts(t, s, 2)
+	require.Equal(t, []string{"gap:reset", "e5"}, got)
+	require.NoError(t, a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e6"}))
+	got, _ = readTexts(t, s, 1)
+	require.Equal(t, []string{"e6"}, got)
+	require.Equal(t, int64(2), b.hub.Stats().LogResets)
+}
+
+// TestRedisDownAtStart starts a hub while Redis is down: a stream that
+// registers then has no known place in the log, so once the hub reads the
+// log's head it is told, by the gap event (reason "broker"), that events
+// may be missing; then events flow.
+func TestRedisDownAtStart(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Kill()
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { _ = client.Close() })
+	a := startNode(t, ssekify.NewRedisBroker(client), nil)
+	s := connect(t, a.srv, "u", "", nil)
+	srv.Restart(t)
+	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, srv.Addr)), nil)
+	waitLinked(t, b.hub, a.hub, 3*wait)
+	require.NoError(t, b.hub.PublishToUser(context.Background(), "u", ssekify.Event{Data: "after"}))
+	got, _ := readTexts(t, s, 2)
+	require.Equal(t, []string{"gap:broker", "after"}, got)
+}
+
+// TestRedisTrimInBatches keeps 128 events per log, trimmed two at a time
+// (a 64th): the log never holds fewer than 128 nor more than 130, and the
+// trim key names the newest position trimmed.
+func TestRedisTrimInBatches(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	rc := redisClient(t, addr)
+	h := startNode(t, ssekify.NewRedisBroker(rc), &ssekify.Options{RecentBufferSize: 128}).hub
+	ctx := context.Background()
+	key := ssekify.RedisLogKey(ssekify.DefaultChannel, "user", "u")
+	for i := 1; i <= 300; i++ {
+		require.NoError(t, h.PublishToUser(ctx, "u", ssekify.Event{Data: i}))
+		n := rc.XLen(ctx, key).Val()
+		require.True(t, n == int64(min(i, 128)) || (n > 128 && n < 130), "after %d: %d entries", i, n)
+	}
+	first, err := rc.XRange(ctx, key, "-", "+").Result()
+	require.NoError(t, err)
+	trimmed, err := rc.Get(ctx, "{"+ssekify.DefaultChannel+"}:t:u:u").Int64()
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprintf("%d-0", trimmed+1), first[0].ID, "the trim key names the position before the oldest held")
+}
