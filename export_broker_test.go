@@ -80,3 +80,9 @@ func RedisLogKey(channel, kind, target string) string {
 	k := map[string]targetKind{"user": kindUser, "room": kindRoom, "all": kindAll}[kind]
 	return redisLogKey(channel, logKey{k, target})
 }
+
+// PublishPipelines returns how many pipelines of queued publishes b sent,
+// and how many scripts they held.
+func PublishPipelines(b *RedisBroker) (pipelines, scripts int64) {
+	return b.pub.pipelines.Load(), b.pub.pipelined.Load()
+}

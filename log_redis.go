@@ -247,13 +247,10 @@ func (b *RedisBroker) appendPublish(ctx context.Context, channel, key string, he
 	if err := b.checkVersion(ctx); err != nil {
 		return 0, 0, err
 	}
-	keys := []string{logMetaKey(channel), key, trimKey(channel, key), logClockKey(channel)}
-	res, err := publishScript.Run(ctx, b.client, keys, b.publishTo(channel), head, tail,
-		randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, r.nowMs, r.slack()).Slice()
-	if err != nil {
-		return 0, 0, err
-	}
-	return epochPos(res)
+	return b.runPublish(ctx, &pubCall{
+		keys: []string{logMetaKey(channel), key, trimKey(channel, key), logClockKey(channel)},
+		args: []any{b.publishTo(channel), head, tail, randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, r.nowMs, r.slack()},
+	})
 }
 
 func (b *RedisBroker) logHead(ctx context.Context, channel string, newEpoch uint64, nowMs int64) (uint64, uint64, uint64, error) {

@@ -354,3 +354,48 @@ func TestRedisTrimInBatches(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, fmt.Sprintf("%d-0", trimmed+1), first[0].ID, "the trim key names the position before the oldest held")
 }
+
+// TestConcurrentPublishesShareRoundTrips runs 64 publishers at once on one
+// hub, after Redis forgot the script (SCRIPT FLUSH): their scripts go out
+// in pipelines of several, and a stream on another instance gets every
+// event once, each publisher's in its order.
+func TestConcurrentPublishesShareRoundTrips(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	rc := redisClient(t, addr)
+	pub := ssekify.NewRedisBroker(redisClient(t, addr))
+	a := startNode(t, pub, nil)
+	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	s := connect(t, b.srv, "u", "", nil)
+	waitLinked(t, a.hub, b.hub, wait)
+	require.NoError(t, rc.ScriptFlush(context.Background()).Err())
+	const publishers, each = 64, 20
+	errs := make(chan error, publishers)
+	for p := range publishers {
+		go func() {
+			for i := range each {
+				if err := a.hub.PublishToUser(context.Background(), "u", ssekify.Event{Data: fmt.Sprintf("%d.%d", p, i)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range publishers {
+		require.NoError(t, <-errs)
+	}
+	next := make([]int, publishers)
+	for range publishers * each {
+		ev, err := s.Next(wait)
+		require.NoError(t, err)
+		var p, i int
+		_, err = fmt.Sscanf(text(t, ev), "%d.%d", &p, &i)
+		require.NoError(t, err, ev.Data)
+		require.Equal(t, next[p], i, "publisher %d out of order", p)
+		next[p]++
+	}
+	pipelines, scripts := ssekify.PublishPipelines(pub)
+	require.Positive(t, pipelines)
+	require.Greater(t, scripts, 2*pipelines, "several scripts per round trip")
+	t.Logf("%d publishes: %d pipelines of %.1f scripts on average", publishers*each, pipelines, float64(scripts)/float64(pipelines))
+}

@@ -55,6 +55,8 @@ type RedisBroker struct {
 	life      context.Context // ends on Close, and with it the subscriptions
 	close     context.CancelFunc
 
+	pub pubBatcher // concurrent publishes (redis_batch.go)
+
 	versionMu    sync.Mutex // checkVersion (log_redis.go)
 	versionKnown atomic.Bool
 	tooOld       error // set before versionKnown
