@@ -33,6 +33,9 @@ type logStore interface {
 	// told is the newest position of a loss the reader was told already,
 	// so that a loss of unknown extent is told once.
 	read(keys []logKey, after, told uint64, max int, dst []*message) (page []*message, lost loss, more bool)
+	// covers reports whether the logs keys hold every event after
+	// position after: each exists and dropped nothing after it.
+	covers(keys []logKey, after uint64) bool
 	// find returns the position of the newest event of the logs keys whose
 	// id is id (a caller's Event.ID or an Options.FrameID id).
 	find(keys []logKey, id string) (pos uint64, ok bool)

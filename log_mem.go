@@ -331,6 +331,20 @@ func (s *memLogs) read(keys []logKey, after, told uint64, limit int, dst []*mess
 	return dst, lost, more
 }
 
+func (s *memLogs) covers(keys []logKey, after uint64) bool {
+	s.sweep()
+	for _, k := range keys {
+		l := s.all
+		if k.kind != kindAll {
+			l = s.logs[k]
+		}
+		if l == nil || l.lostAfter(after, ^uint64(0), 0).any() {
+			return false
+		}
+	}
+	return true
+}
+
 // logCursor walks one log during a read.
 type logCursor struct {
 	l *targetLog

@@ -399,3 +399,54 @@ func TestConcurrentPublishesShareRoundTrips(t *testing.T) {
 	require.Greater(t, scripts, 2*pipelines, "several scripts per round trip")
 	t.Logf("%d publishes: %d pipelines of %.1f scripts on average", publishers*each, pipelines, float64(scripts)/float64(pipelines))
 }
+
+// TestSameInstanceReplayFromMemory reconnects a client to the instance it
+// left: its memory logs hold everything it missed, Publish* events of
+// other instances included, so Redis is not read. With memory logs too
+// small to hold them, the logs on Redis give the Publish* events, exactly;
+// the memory logs then still tell that they dropped events after the
+// client's position (which could have been SendTo* events, kept nowhere
+// else): the gap event after the replay.
+func TestSameInstanceReplayFromMemory(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    *ssekify.Options
+		fetches int64
+		then    []string
+	}{
+		{"memory holds it", nil, 0, []string{"live"}},
+		{"memory too small", &ssekify.Options{RecentMaxBytes: 1}, 1, []string{"gap:retention", "live"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := redistest.Start(t).Addr
+			a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), tc.opts)
+			b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+			s := connect(t, a.srv, "u", "r", nil)
+			waitLinked(t, b.hub, a.hub, wait)
+			ctx := context.Background()
+			require.NoError(t, b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e0"}))
+			_, last := readTexts(t, s, 1)
+			s.Close()
+			for i := 1; i <= 30; i++ {
+				var err error
+				switch i % 3 {
+				case 0:
+					err = b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)})
+				case 1:
+					err = b.hub.PublishToRoom(ctx, "r", ssekify.Event{Data: fmt.Sprintf("e%d", i)})
+				default:
+					err = b.hub.Publish(ctx, ssekify.Event{Data: fmt.Sprintf("e%d", i)})
+				}
+				require.NoError(t, err)
+			}
+			eventually(t, "A received them", func() bool { return a.hub.Stats().Received >= 31 })
+			back := connect(t, a.srv, "u", "r", http.Header{"Last-Event-ID": {last.LastEventID}})
+			got, _ := readTexts(t, back, 30)
+			require.Equal(t, texts(1, 30), got)
+			require.NoError(t, b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "live"}))
+			got, _ = readTexts(t, back, len(tc.then))
+			require.Equal(t, tc.then, got)
+			require.Equal(t, tc.fetches, a.hub.Stats().LogFetches)
+		})
+	}
+}

@@ -253,7 +253,8 @@ func (h *Hub) attachLogged(c *Conn, lastID string) bool {
 		return false // another epoch: the stream starts live, told by the gap event
 	default:
 		c.rpos = tok.rpos
-		if up := f.upto(); tok.rpos < up {
+		local := tok.epoch == h.epoch && tok.pos <= h.pos
+		if up := f.upto(); tok.rpos < up && !(local && h.memoryCovers(c, tok.pos)) {
 			c.fetch = &redisFetch{epoch: f.epoch, after: tok.rpos, upto: up}
 		}
 	}
@@ -262,6 +263,17 @@ func (h *Hub) attachLogged(c *Conn, lastID string) bool {
 		c.q.catchUp()
 	}
 	return true
+}
+
+// memoryCovers reports whether the memory logs of c hold everything after
+// local position pos: then a reconnect to the instance that wrote the
+// token reads them alone. The Publish* events it needs were all delivered
+// here after pos (an instance delivers the log in order), so they are in
+// them too, unless they dropped some, or hold no log for one of the
+// stream's targets (then the logs on Redis are read). h.mu held.
+func (h *Hub) memoryCovers(c *Conn, pos uint64) bool {
+	c.keys = c.logKeys(c.keys[:0])
+	return h.logs.covers(c.keys, pos)
 }
 
 // opening builds what c writes first: the retry line; for a stream that
