@@ -61,7 +61,10 @@ type userConns struct {
 
 // New returns a Hub configured by opts (nil means all defaults). It rejects
 // invalid options. With Options.Redis or Options.RedisURL it subscribes to
-// the broker channel at once; call Shutdown to release it.
+// the broker channel at once; call Shutdown to release it. With a
+// RedisBroker it first reads where the channel's log stands, waiting at
+// most a second when Redis does not answer (it then starts without, and
+// says so through OnError).
 func New(opts *Options) (*Hub, error) {
 	o, err := opts.resolve()
 	if err != nil {

@@ -84,7 +84,9 @@ type Options struct {
 	RedisURL string
 	// Channel is the Pub/Sub channel of cross-instance messages. Default
 	// "ssekify:bus"; one per tenant for isolation ("ssekify:bus:tenant:<id>").
-	// A custom Channel also names the seq counters (see SeqOptions.KeyPrefix).
+	// A custom Channel also names the seq counters (see SeqOptions.KeyPrefix)
+	// and, with a RedisBroker, the logs on Redis, all under the hash tag
+	// "{"+Channel+"}" so that on a Cluster a channel lives in one slot.
 	Channel string
 	// PublishOnly makes the hub publish through the broker without
 	// subscribing: for a service that holds no streams and only publishes
