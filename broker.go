@@ -111,6 +111,7 @@ func (h *Hub) startBroker() error {
 	}
 	if lb, ok := h.broker.(logBroker); ok {
 		h.lb = lb
+		h.follows = !h.opts.PublishOnly
 	}
 	if c, ok := h.broker.(Counter); ok {
 		h.seq.setCounter(c)

@@ -57,7 +57,7 @@ func (c *Conn) send(w http.ResponseWriter, msgs []*message) error {
 	events := 0
 	for _, m := range msgs {
 		line := m.idLine
-		if h.lb != nil {
+		if h.follows {
 			var gap []byte
 			var skip bool
 			line, gap, skip = c.redisPart(m)

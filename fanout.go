@@ -13,7 +13,7 @@ func (h *Hub) deliver(m *message) int {
 	h.mu.Lock()
 	h.pos++
 	m.pos = h.pos
-	if h.lb != nil {
+	if h.follows {
 		if m.inRedis {
 			h.fol.last = m.rpos
 		} else {
@@ -42,7 +42,7 @@ func (h *Hub) deliver(m *message) int {
 // positionLine returns the id line of position pos: "id: v1.<epoch>.<pos>\n",
 // or, with a broker that keeps logs, "id: v2.<epoch>.<pos>.<repoch>.<rpos>\n".
 func (h *Hub) positionLine(pos, repoch, rpos uint64) []byte {
-	if h.lb != nil {
+	if h.follows {
 		b := make([]byte, 0, len("id: \n")+len(tokenPrefix2)+4*(maxTokenField+1))
 		b = appendToken2(append(b, "id: "...), h.epoch, pos, repoch, rpos)
 		return append(b, '\n')

@@ -47,6 +47,7 @@ type Hub struct {
 
 	broker     Broker
 	lb         logBroker // broker, when it keeps logs (log_redis.go)
+	follows    bool      // lb is set and this hub subscribes: it follows the log (not PublishOnly)
 	fol        follower  // where this instance stands in them (follow.go)
 	ownsBroker bool
 	subStop    func() // stops the broker subscription and waits for it

@@ -450,3 +450,24 @@ func TestSameInstanceReplayFromMemory(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishOnlyHubStreams serves a stream on a hub that publishes
+// through the logs without subscribing (PublishOnly): its own publishes
+// reach its streams at once, and a reconnect to it replays them from its
+// memory logs, without waiting for a log it does not follow.
+func TestPublishOnlyHubStreams(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	n := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), &ssekify.Options{PublishOnly: true})
+	s := connect(t, n.srv, "u", "", nil)
+	ctx := context.Background()
+	require.NoError(t, n.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e1"}))
+	_, last := readTexts(t, s, 1)
+	s.Close()
+	require.NoError(t, n.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e2"}))
+	start := time.Now()
+	back := connect(t, n.srv, "u", "", http.Header{"Last-Event-ID": {last.LastEventID}})
+	got, _ := readTexts(t, back, 1)
+	require.Equal(t, []string{"e2"}, got)
+	require.Less(t, time.Since(start), time.Second)
+	require.Equal(t, int64(2), n.hub.Stats().Published)
+}

@@ -205,7 +205,7 @@ func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
 	c.cursor = h.pos
 	replay := false
 	switch {
-	case h.lb != nil:
+	case h.follows:
 		replay = h.attachLogged(c, lastID)
 	case lastID != "":
 		var pos uint64
