@@ -60,8 +60,15 @@ const envelopeVersion = 2
 //
 //	02 00 08 'a1b2c3d4' 01 05 06 18 80 a0 ab fe f9 62
 //	'alice' 'notify' '1700000000000-a1b2c3d4-7' '{"text":"hi"}'
+//
+// A batch message is several envelopes of the log that one publish script
+// appended (redis_batch.go): the byte envelopeBatch, then each envelope
+// preceded by its length, a uvarint. A receiver delivers them in turn, as
+// if they had come one by one.
 const (
 	flagLogPosition = 1 << 0
+
+	envelopeBatch = 0x82
 
 	envelopeKindUser = 1
 	envelopeKindRoom = 2
@@ -389,6 +396,34 @@ func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
 // ones are counted (invalidEnvelopes), reported (INVALID_ENVELOPE) and
 // dropped. An error ends the subscription (follow could not recover).
 func (h *Hub) receive(ctx context.Context, raw []byte) error {
+	if len(raw) > 0 && raw[0] == envelopeBatch {
+		return h.receiveBatch(ctx, raw[1:])
+	}
+	return h.receiveOne(ctx, raw)
+}
+
+// receiveBatch handles the envelopes of a batch message in turn. A
+// malformed length is reported (INVALID_ENVELOPE) and ends the batch: the
+// follower recovers the positions it skips from the logs.
+func (h *Hub) receiveBatch(ctx context.Context, b []byte) error {
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			h.stats.invalidEnvelopes.Add(1)
+			err := fmt.Errorf("%w: batch message with a malformed length", ErrInvalidEnvelope)
+			h.reportErr(&Error{Code: CodeInvalidEnvelope, Level: LevelWarn, Op: "receive", Target: h.opts.Channel, Err: err})
+			return nil
+		}
+		if err := h.receiveOne(ctx, b[k:k+int(n)]); err != nil {
+			return err
+		}
+		b = b[k+int(n):]
+	}
+	return nil
+}
+
+// receiveOne handles one envelope (see receive).
+func (h *Hub) receiveOne(ctx context.Context, raw []byte) error {
 	if h.closed.Load() || h.isOwnEnvelope(raw) {
 		return nil
 	}

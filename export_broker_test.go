@@ -86,3 +86,45 @@ func RedisLogKey(channel, kind, target string) string {
 func PublishPipelines(b *RedisBroker) (pipelines, scripts int64) {
 	return b.pub.pipelines.Load(), b.pub.pipelined.Load()
 }
+
+// BatchEvent is one event of a publish batch: the key of its log and its
+// envelope around the epoch and position.
+type BatchEvent struct {
+	Log        string
+	Head, Tail []byte
+}
+
+// LoggedEnvelope returns the parts of the envelope h publishes through the
+// logs for an event of kind ("user", "room" or "all") to target.
+func LoggedEnvelope(h *Hub, kind, target string, data []byte) BatchEvent {
+	k := map[string]targetKind{"user": kindUser, "room": kindRoom, "all": kindAll}[kind]
+	m := &message{kind: k, target: target, data: data}
+	head, tail, err := h.encodeLoggedEnvelope(m)
+	if err != nil {
+		panic(err)
+	}
+	return BatchEvent{Log: redisLogKey(h.opts.Channel, logKey{k, target}), Head: head, Tail: tail}
+}
+
+// PublishBatch runs b's publish script once for events of channel, each
+// log keeping maxLen events, and returns each event's epoch and position.
+func PublishBatch(ctx context.Context, b *RedisBroker, channel string, maxLen int, events []BatchEvent) ([][2]uint64, error) {
+	calls := make([]*pubCall, len(events))
+	for i, e := range events {
+		calls[i] = &pubCall{channel: channel, log: e.Log, head: e.Head, tail: e.Tail,
+			r: logRetention{maxLen: maxLen, ttlMs: 60_000, clockLen: 100, nowMs: 1}}
+	}
+	s := b.newScriptCall(calls)
+	s.result(publishScript.Run(ctx, b.client, s.keys, s.args...))
+	out := make([][2]uint64, len(calls))
+	for i, c := range calls {
+		if c.err != nil {
+			return nil, c.err
+		}
+		out[i] = [2]uint64{c.epoch, c.pos}
+	}
+	return out, nil
+}
+
+// EnvelopeBatch is the first byte of a batch message.
+const EnvelopeBatch = envelopeBatch

@@ -112,18 +112,26 @@ func trimKey(ch, log string) string {
 	return "{" + ch + "}:t:" + log[len(ch)+3:]
 }
 
-// publishScript appends and publishes one event. KEYS: meta, log, trim,
-// clock. ARGV: channel, head, tail, new epoch, max length, ttl ms, clock
-// length, now ms, trim slack. It returns {epoch, position}. uv writes a
-// uvarint: the envelope's epoch and position fields.
+// publishScript appends and publishes a batch of events of one channel,
+// in order, in one atomic step. KEYS: meta, clock, then a (log, trim) pair
+// per log the batch touches. ARGV: channel, new epoch, max length, ttl ms,
+// clock length, now ms, trim slack, then three per event: the number of
+// its log's pair (1-based), head, tail. It returns {epoch, position} per
+// event, flattened. uv writes a uvarint: the envelope's epoch and position
+// fields, and the length of each envelope of a batch message.
 //
-// A log is trimmed once it holds slack events beyond its bound, back to
-// the bound, so that a full log costs one trim per slack publishes rather
-// than one per publish; the newest trimmed position is kept in the trim
-// key. An XADD refused because the log already holds the position means
-// the counter went back (a failover or a restore that lost writes): the
-// counter jumps past the log, under a new epoch whose base is the log's
-// newest position, so no position is ever given twice within an epoch.
+// The counter is raised once by the batch's size. Each event is XADDed to
+// its log; then each log touched is trimmed (once it holds slack events
+// beyond its bound, back to the bound, recording the newest trimmed
+// position in its trim key: a full log costs one trim per slack events)
+// and its expiry renewed; the clock gets an entry once a second; and one
+// PUBLISH carries the batch: a lone envelope as it is, several as a batch
+// message (envelope.go, envelopeBatch). An XADD refused because the log
+// already holds the position means the counter went back (a failover or
+// a restore that lost writes): the counter jumps past the log, under a new
+// epoch whose base is the log's newest position (the k-th jump of a batch
+// takes the given new epoch plus k-1), so no position is ever given twice
+// within an epoch.
 var publishScript = redis.NewScript(`
 local function uv(n)
   local s = ''
@@ -133,55 +141,75 @@ local function uv(n)
   end
   return s .. string.char(n)
 end
+local n = (#ARGV - 7) / 3
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'sec')
 local epoch = meta[1]
 if not epoch then
-  epoch = ARGV[4]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[8])
+  epoch = ARGV[2]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6])
 end
-local pos = redis.call('HINCRBY', KEYS[1], 'pos', 1)
-local maxlen = tonumber(ARGV[5])
-local ttl = tonumber(ARGV[6])
-local env = ARGV[2] .. uv(tonumber(epoch)) .. uv(pos) .. ARGV[3]
-local trimmed = nil
-if maxlen <= 0 then
-  trimmed = pos
-else
-  local r = redis.pcall('XADD', KEYS[2], string.format('%d-0', pos), 'e', env)
-  if type(r) == 'table' and r.err then
-    local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-    local base = tonumber(string.match(top[1][1], '^(%d+)'))
-    epoch, pos = ARGV[4], base + 1
-    redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[8], 'base', base, 'pos', pos)
-    env = ARGV[2] .. uv(tonumber(epoch)) .. uv(pos) .. ARGV[3]
-    redis.call('XADD', KEYS[2], string.format('%d-0', pos), 'e', env)
+local pos = redis.call('HINCRBY', KEYS[1], 'pos', n) - n
+local maxlen, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
+local ep = uv(tonumber(epoch))
+local out, msg, last, jumps = {}, {}, {}, 0
+for i = 0, n - 1 do
+  local l = tonumber(ARGV[8 + 3 * i])
+  local log = KEYS[1 + 2 * l]
+  pos = pos + 1
+  local env = ARGV[9 + 3 * i] .. ep .. uv(pos) .. ARGV[10 + 3 * i]
+  if maxlen > 0 then
+    local r = redis.pcall('XADD', log, string.format('%d-0', pos), 'e', env)
+    if type(r) == 'table' and r.err then
+      local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
+      local base = tonumber(string.match(top[1][1], '^(%d+)'))
+      epoch, pos, jumps = string.format('%d', tonumber(ARGV[2]) + jumps), base + 1, jumps + 1
+      ep = uv(tonumber(epoch))
+      redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6], 'base', base, 'pos', pos + n - 1 - i)
+      env = ARGV[9 + 3 * i] .. ep .. uv(pos) .. ARGV[10 + 3 * i]
+      redis.call('XADD', log, string.format('%d-0', pos), 'e', env)
+    end
   end
-  local over = redis.call('XLEN', KEYS[2]) - maxlen
-  if over >= tonumber(ARGV[9]) then
-    local old = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', over)
-    trimmed = string.match(old[#old][1], '^(%d+)')
-    redis.call('XTRIM', KEYS[2], 'MAXLEN', maxlen)
-  end
+  last[l] = pos
+  out[2 * i + 1], out[2 * i + 2] = epoch, pos
+  if n == 1 then msg[1] = env else msg[i + 1] = uv(#env) .. env end
 end
-if trimmed then
-  -- A full log trims every slack publishes: its trim key is renewed
-  -- with it, and lives as long as the log (it holds slack events more).
-  if ttl > 0 then
-    redis.call('SET', KEYS[3], trimmed, 'PX', ttl)
+for l, p in pairs(last) do
+  local log, trim = KEYS[1 + 2 * l], KEYS[2 + 2 * l]
+  local trimmed = nil
+  if maxlen <= 0 then
+    trimmed = string.format('%d', p)
   else
-    redis.call('SET', KEYS[3], trimmed)
+    local over = redis.call('XLEN', log) - maxlen
+    if over >= tonumber(ARGV[7]) then
+      local old = redis.call('XRANGE', log, '-', '+', 'COUNT', over)
+      trimmed = string.match(old[#old][1], '^(%d+)')
+      redis.call('XTRIM', log, 'MAXLEN', maxlen)
+    end
   end
+  if trimmed then
+    -- A full log trims every slack events: its trim key is renewed
+    -- with it, and lives as long as the log (it holds slack events more).
+    if ttl > 0 then
+      redis.call('SET', trim, trimmed, 'PX', ttl)
+    else
+      redis.call('SET', trim, trimmed)
+    end
+  end
+  if ttl > 0 then redis.call('PEXPIRE', log, ttl) end
 end
 if ttl > 0 then
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  local sec = math.floor(tonumber(ARGV[8]) / 1000)
+  local sec = math.floor(tonumber(ARGV[6]) / 1000)
   if sec > tonumber(meta[2] or -1) then
     redis.call('HSET', KEYS[1], 'sec', sec)
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], string.format('%d-0', pos), 't', ARGV[8])
+    redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], string.format('%d-0', pos), 't', ARGV[6])
   end
 end
-redis.call('PUBLISH', ARGV[1], env)
-return {epoch, pos}
+if n == 1 then
+  redis.call('PUBLISH', ARGV[1], msg[1])
+else
+  redis.call('PUBLISH', ARGV[1], string.char(` + strconv.Itoa(envelopeBatch) + `) .. table.concat(msg))
+end
+return out
 `)
 
 // headScript returns {epoch, position, base} of KEYS[1], creating the
@@ -247,10 +275,7 @@ func (b *RedisBroker) appendPublish(ctx context.Context, channel, key string, he
 	if err := b.checkVersion(ctx); err != nil {
 		return 0, 0, err
 	}
-	return b.runPublish(ctx, &pubCall{
-		keys: []string{logMetaKey(channel), key, trimKey(channel, key), logClockKey(channel)},
-		args: []any{b.publishTo(channel), head, tail, randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, r.nowMs, r.slack()},
-	})
+	return b.runPublish(ctx, &pubCall{channel: channel, log: key, head: head, tail: tail, r: r})
 }
 
 func (b *RedisBroker) logHead(ctx context.Context, channel string, newEpoch uint64, nowMs int64) (uint64, uint64, uint64, error) {

@@ -2,6 +2,7 @@ package ssekify
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,17 +10,24 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Concurrent publishes share round trips: a publish that finds none in
-// flight runs its script at once, on its own goroutine; publishes that
-// come while one is in flight queue, and are sent together, in the order
-// they came, as one pipeline, by a goroutine that runs while the queue is
-// not empty. So a lone publisher pays one round trip, and many pay about
-// one round trip per batch; a publish waits at most for the batch in
-// flight and its own. The events of one publisher keep their order: each
-// publish returns before the next one starts.
+// Concurrent publishes share round trips and scripts: a publish that
+// finds none in flight runs the publish script for itself at once, on its
+// own goroutine; publishes that come while one is in flight queue, and are
+// sent together, in the order they came, by a goroutine that runs while
+// the queue is not empty: one script per channel holds all of that
+// channel's queued events (log_redis.go, publishScript), and the scripts go
+// out as one pipeline. So a lone publisher pays one round trip and one
+// script call, and many pay about one of each per batch: Redis spends its
+// per-call cost once per batch, not once per event. A publish waits at
+// most for the batch in flight and its own. The events of one publisher
+// keep their order: each publish returns before the next one starts.
 
-// maxPublishBatch bounds the scripts of one pipeline.
+// maxPublishBatch bounds the events of one batch.
 const maxPublishBatch = 256
+
+// maxPublishBatchBytes bounds the envelope bytes of one batch (a batch
+// holds one event, whatever its size, at least).
+const maxPublishBatchBytes = 1 << 20
 
 // publishBatchTimeout bounds one pipeline of queued publishes, which no
 // single caller's context can bound (each caller still stops waiting when
@@ -30,33 +38,33 @@ const publishBatchTimeout = 5 * time.Second
 type pubBatcher struct {
 	mu      sync.Mutex
 	queue   []*pubCall
-	sending bool // a publish or a pipeline is in flight
+	sending bool // a publish or a batch is in flight
 
-	pipelines, pipelined atomic.Int64 // pipelines sent, and the scripts they held
+	pipelines, pipelined atomic.Int64 // batches sent, and the events they held
 }
 
-// pubCall is one publish script to run.
+// pubCall is one event to append and publish.
 type pubCall struct {
-	keys       []string
-	args       []any
+	channel    string // Options.Channel of the publishing hub
+	log        string // the key of the target's log
+	head, tail []byte // the envelope around its epoch and position
+	r          logRetention
 	epoch, pos uint64
 	err        error
 	done       chan struct{} // closed when the result is in
 }
 
-// runPublish runs the publish script of c, alone or in a pipeline.
+// runPublish runs the publish script for c, alone or in a batch.
 func (b *RedisBroker) runPublish(ctx context.Context, c *pubCall) (uint64, uint64, error) {
 	pb := &b.pub
 	pb.mu.Lock()
 	if !pb.sending {
 		pb.sending = true
 		pb.mu.Unlock()
-		res, err := publishScript.Run(ctx, b.client, c.keys, c.args...).Slice()
-		if err == nil {
-			c.epoch, c.pos, err = epochPos(res)
-		}
+		s := b.newScriptCall([]*pubCall{c})
+		s.result(publishScript.Run(ctx, b.client, s.keys, s.args...))
 		b.sent()
-		return c.epoch, c.pos, err
+		return c.epoch, c.pos, c.err
 	}
 	c.done = make(chan struct{})
 	pb.queue = append(pb.queue, c)
@@ -84,12 +92,12 @@ func (b *RedisBroker) sent() {
 	go b.drainPublishes()
 }
 
-// drainPublishes sends the queue as pipelines until it is empty.
+// drainPublishes sends the queue in batches until it is empty.
 func (b *RedisBroker) drainPublishes() {
 	pb := &b.pub
 	for {
 		pb.mu.Lock()
-		n := min(len(pb.queue), maxPublishBatch)
+		n := batchLen(pb.queue)
 		if n == 0 {
 			pb.sending = false
 			pb.mu.Unlock()
@@ -98,43 +106,128 @@ func (b *RedisBroker) drainPublishes() {
 		batch := pb.queue[:n:n]
 		pb.queue = append([]*pubCall(nil), pb.queue[n:]...)
 		pb.mu.Unlock()
-		b.pipelinePublishes(batch)
+		b.sendBatch(batch)
 	}
 }
 
-// pipelinePublishes runs the scripts of batch in one pipeline (EVALSHA;
-// after a Redis restart forgot the script, once more after loading it)
-// and hands each call its result.
-func (b *RedisBroker) pipelinePublishes(batch []*pubCall) {
+// batchLen is how many of the queue's first calls the next batch takes.
+func batchLen(queue []*pubCall) int {
+	n, size := 0, 0
+	for n < len(queue) && n < maxPublishBatch {
+		size += len(queue[n].head) + len(queue[n].tail)
+		if n > 0 && size > maxPublishBatchBytes {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// sendBatch runs one script per channel (and retention) for the calls of
+// batch, in one pipeline (EVALSHA; after a Redis restart forgot the
+// script, once more after loading it), and hands each call its result.
+func (b *RedisBroker) sendBatch(batch []*pubCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), publishBatchTimeout)
 	defer cancel()
 	b.pub.pipelines.Add(1)
 	b.pub.pipelined.Add(int64(len(batch)))
-	cmds := b.evalPublishes(ctx, batch)
+	scripts := b.groupScripts(batch)
+	cmds := b.evalScripts(ctx, scripts)
 	if noScript(cmds) {
 		if err := publishScript.Load(ctx, b.client).Err(); err == nil {
-			cmds = b.evalPublishes(ctx, batch)
+			cmds = b.evalScripts(ctx, scripts)
 		}
 	}
-	for i, c := range batch {
-		res, err := cmds[i].Slice()
-		if err == nil {
-			c.epoch, c.pos, err = epochPos(res)
-		}
-		c.err = err
-		close(c.done)
+	for i, s := range scripts {
+		s.result(cmds[i])
 	}
 }
 
-// evalPublishes sends one pipeline of EVALSHA.
-func (b *RedisBroker) evalPublishes(ctx context.Context, batch []*pubCall) []*redis.Cmd {
+// groupScripts splits batch into one script call per channel and
+// retention, each keeping its calls in the order they came.
+func (b *RedisBroker) groupScripts(batch []*pubCall) []*scriptCall {
+	type group struct {
+		channel string
+		r       logRetention
+	}
+	at := map[group]int{}
+	var parts [][]*pubCall
+	for _, c := range batch {
+		g := group{c.channel, logRetention{maxLen: c.r.maxLen, ttlMs: c.r.ttlMs, clockLen: c.r.clockLen}}
+		i, ok := at[g]
+		if !ok {
+			i = len(parts)
+			at[g] = i
+			parts = append(parts, nil)
+		}
+		parts[i] = append(parts[i], c)
+	}
+	scripts := make([]*scriptCall, len(parts))
+	for i, p := range parts {
+		scripts[i] = b.newScriptCall(p)
+	}
+	return scripts
+}
+
+// evalScripts sends one pipeline of EVALSHA.
+func (b *RedisBroker) evalScripts(ctx context.Context, scripts []*scriptCall) []*redis.Cmd {
 	pipe := b.client.Pipeline()
-	cmds := make([]*redis.Cmd, len(batch))
-	for i, c := range batch {
-		cmds[i] = publishScript.EvalSha(ctx, pipe, c.keys, c.args...)
+	cmds := make([]*redis.Cmd, len(scripts))
+	for i, s := range scripts {
+		cmds[i] = publishScript.EvalSha(ctx, pipe, s.keys, s.args...)
 	}
 	_, _ = pipe.Exec(ctx) // each command holds its own error
 	return cmds
+}
+
+// scriptCall is one run of publishScript: the events of one channel.
+type scriptCall struct {
+	calls []*pubCall
+	keys  []string
+	args  []any
+}
+
+// newScriptCall builds the keys and arguments of publishScript for calls,
+// which share a channel and retention; the newest clock of them is the
+// script's.
+func (b *RedisBroker) newScriptCall(calls []*pubCall) *scriptCall {
+	first, now := calls[0], calls[0].r.nowMs
+	for _, c := range calls {
+		now = max(now, c.r.nowMs)
+	}
+	r := first.r
+	s := &scriptCall{calls: calls, keys: []string{logMetaKey(first.channel), logClockKey(first.channel)}}
+	s.args = append(make([]any, 0, 7+3*len(calls)),
+		b.publishTo(first.channel), randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, now, r.slack())
+	logs := map[string]int{}
+	for _, c := range calls {
+		l, ok := logs[c.log]
+		if !ok {
+			l = len(logs) + 1
+			logs[c.log] = l
+			s.keys = append(s.keys, c.log, trimKey(c.channel, c.log))
+		}
+		s.args = append(s.args, l, c.head, c.tail)
+	}
+	return s
+}
+
+// result hands each call of s its epoch and position from the script's
+// reply, or the error, and wakes the queued ones.
+func (s *scriptCall) result(cmd *redis.Cmd) {
+	res, err := cmd.Slice()
+	if err == nil && len(res) != 2*len(s.calls) {
+		err = fmt.Errorf("%w: unexpected publish reply of %d items for %d events", ErrBroker, len(res), len(s.calls))
+	}
+	for i, c := range s.calls {
+		c.err = err
+		if err == nil {
+			c.epoch, c.pos, c.err = epochPos(res[2*i : 2*i+2])
+		}
+		if c.done != nil {
+			close(c.done)
+		}
+	}
 }
 
 // noScript reports whether Redis did not know the script.

@@ -1,0 +1,140 @@
+package ssekify_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssekify/ssekify"
+	"github.com/ssekify/ssekify/internal/redistest"
+)
+
+// splitBatch splits a batch message into its envelopes.
+func splitBatch(t *testing.T, raw []byte) [][]byte {
+	t.Helper()
+	require.Equal(t, byte(ssekify.EnvelopeBatch), raw[0], "a batch message")
+	var out [][]byte
+	for b := raw[1:]; len(b) > 0; {
+		n, k := binary.Uvarint(b)
+		require.Positive(t, k)
+		require.LessOrEqual(t, n, uint64(len(b)-k))
+		out = append(out, b[k:k+int(n)])
+		b = b[k+int(n):]
+	}
+	return out
+}
+
+// TestPublishBatchAcrossLogs runs one publish script for six events to
+// three logs: they take consecutive positions in the order given, each log
+// holds its own with the bytes one PUBLISH sent (a batch message of the
+// six envelopes), and a log over its bound is trimmed once, at the end.
+func TestPublishBatchAcrossLogs(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	rc := redisClient(t, addr)
+	b := ssekify.NewRedisBroker(redisClient(t, addr))
+	h := startNode(t, nil, nil).hub
+	ctx := context.Background()
+	sub := rc.Subscribe(ctx, ssekify.DefaultChannel)
+	defer sub.Close()
+	_, err := sub.Receive(ctx)
+	require.NoError(t, err)
+
+	targets := [][2]string{{"user", "a"}, {"room", "x"}, {"user", "a"}, {"all", ""}, {"user", "a"}, {"room", "x"}}
+	events := make([]ssekify.BatchEvent, len(targets))
+	for i, tg := range targets {
+		events[i] = ssekify.LoggedEnvelope(h, tg[0], tg[1], fmt.Appendf(nil, `"e%d"`, i))
+	}
+	got, err := ssekify.PublishBatch(ctx, b, ssekify.DefaultChannel, 2, events)
+	require.NoError(t, err)
+	epoch := got[0][0]
+	for i, g := range got {
+		require.Equal(t, [2]uint64{epoch, uint64(i + 1)}, g)
+	}
+
+	msg, err := sub.ReceiveMessage(ctx)
+	require.NoError(t, err)
+	parts := splitBatch(t, []byte(msg.Payload))
+	require.Len(t, parts, len(events))
+	for i, p := range parts {
+		f, err := ssekify.DecodeEnvelope(h, p)
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf(`"e%d"`, i), string(f.Data))
+		require.Equal(t, [2]uint64{epoch, uint64(i + 1)}, [2]uint64{f.Epoch, f.Position})
+	}
+
+	userLog := ssekify.RedisLogKey(ssekify.DefaultChannel, "user", "a")
+	entries, err := rc.XRange(ctx, userLog, "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, entries, 2, "three events, trimmed back to the bound of 2")
+	require.Equal(t, []string{"3-0", "5-0"}, []string{entries[0].ID, entries[1].ID})
+	require.Equal(t, string(parts[4]), entries[1].Values["e"], "the log holds the bytes published")
+	require.Equal(t, "1", rc.Get(ctx, "{"+ssekify.DefaultChannel+"}:t:u:a").Val(), "the newest position trimmed")
+	rooms, err := rc.XLen(ctx, ssekify.RedisLogKey(ssekify.DefaultChannel, "room", "x")).Result()
+	require.NoError(t, err)
+	require.Equal(t, int64(2), rooms, "at its bound: not trimmed")
+	ttl, err := rc.PTTL(ctx, userLog).Result()
+	require.NoError(t, err)
+	require.Positive(t, ttl, "the log expires")
+}
+
+// TestPublishBatchCounterWentBack sets the counter back below what two
+// logs hold, then runs one script for three events: the first jumps past
+// its log under a new epoch, the second past the other log under the next
+// epoch, the third follows; no position is given twice.
+func TestPublishBatchCounterWentBack(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	rc := redisClient(t, addr)
+	b := ssekify.NewRedisBroker(redisClient(t, addr))
+	h := startNode(t, nil, nil).hub
+	ctx := context.Background()
+	ch := ssekify.DefaultChannel
+	ea, eb := ssekify.LoggedEnvelope(h, "user", "a", []byte("1")), ssekify.LoggedEnvelope(h, "user", "b", []byte("2"))
+	for range 10 {
+		_, err := ssekify.PublishBatch(ctx, b, ch, 100, []ssekify.BatchEvent{ea})
+		require.NoError(t, err)
+	}
+	for range 10 {
+		_, err := ssekify.PublishBatch(ctx, b, ch, 100, []ssekify.BatchEvent{eb})
+		require.NoError(t, err)
+	}
+	meta := "{" + ch + "}:m"
+	old := rc.HGet(ctx, meta, "epoch").Val()
+	require.NoError(t, rc.HSet(ctx, meta, "pos", 0).Err())
+
+	got, err := ssekify.PublishBatch(ctx, b, ch, 100, []ssekify.BatchEvent{ea, eb, ea})
+	require.NoError(t, err)
+	e1, e2 := got[0][0], got[1][0]
+	require.NotEqual(t, old, fmt.Sprint(e1), "a new epoch")
+	require.Equal(t, e1+1, e2, "the second jump takes the next epoch")
+	require.Equal(t, [][2]uint64{{e1, 11}, {e2, 21}, {e2, 22}}, got)
+	m := rc.HGetAll(ctx, meta).Val()
+	require.Equal(t, fmt.Sprint(e2), m["epoch"])
+	require.Equal(t, "20", m["base"])
+	require.Equal(t, "22", m["pos"])
+	entries, err := rc.XRevRangeN(ctx, ssekify.RedisLogKey(ch, "user", "a"), "+", "-", 2).Result()
+	require.NoError(t, err)
+	require.Equal(t, []string{"22-0", "11-0"}, []string{entries[0].ID, entries[1].ID})
+}
+
+// TestMalformedBatchMessage hands a hub a batch message whose second
+// length runs past its end: the first envelope is delivered, the rest is
+// reported as an invalid envelope, and the stream goes on.
+func TestMalformedBatchMessage(t *testing.T) {
+	n := startNode(t, nil, nil)
+	s := connect(t, n.srv, "u", "", nil)
+	// Another instance's envelope: this hub delivers it.
+	other := startNode(t, nil, &ssekify.Options{InstanceID: "other"}).hub
+	env, err := ssekify.EncodeEnvelope(other, "user", "u", "", "", []byte(`"one"`))
+	require.NoError(t, err)
+	raw := append([]byte{ssekify.EnvelopeBatch}, binary.AppendUvarint(nil, uint64(len(env)))...)
+	raw = append(raw, env...)
+	raw = append(raw, 0x7f, 1, 2)
+	ssekify.ReceiveEnvelope(n.hub, raw)
+	ev, err := s.Next(wait)
+	require.NoError(t, err)
+	require.Equal(t, "one", text(t, ev))
+	require.Equal(t, int64(1), n.hub.Stats().InvalidEnvelopes)
+}
