@@ -12,19 +12,33 @@ import (
 	"github.com/ssekify/ssekify/internal/redistest"
 )
 
-// splitBatch splits a batch message into its envelopes.
-func splitBatch(t *testing.T, raw []byte) [][]byte {
+// splitBatch splits a batch message into its epoch, first position and
+// framed envelopes.
+func splitBatch(t *testing.T, raw []byte) (epoch, first uint64, framed [][]byte) {
 	t.Helper()
 	require.Equal(t, byte(ssekify.EnvelopeBatch), raw[0], "a batch message")
-	var out [][]byte
-	for b := raw[1:]; len(b) > 0; {
+	b := raw[1:]
+	var k int
+	epoch, k = binary.Uvarint(b)
+	b = b[k:]
+	first, k = binary.Uvarint(b)
+	b = b[k:]
+	for len(b) > 0 {
 		n, k := binary.Uvarint(b)
 		require.Positive(t, k)
 		require.LessOrEqual(t, n, uint64(len(b)-k))
-		out = append(out, b[k:k+int(n)])
+		framed = append(framed, b[:k+int(n)])
 		b = b[k+int(n):]
 	}
-	return out
+	return epoch, first, framed
+}
+
+// unframe returns the envelope of a framed one.
+func unframe(t *testing.T, b []byte) []byte {
+	t.Helper()
+	n, k := binary.Uvarint(b)
+	require.Equal(t, uint64(len(b)-k), n)
+	return b[k:]
 }
 
 // TestPublishBatchAcrossLogs runs one publish script for six events to
@@ -56,13 +70,15 @@ func TestPublishBatchAcrossLogs(t *testing.T) {
 
 	msg, err := sub.ReceiveMessage(ctx)
 	require.NoError(t, err)
-	parts := splitBatch(t, []byte(msg.Payload))
+	msgEpoch, first, parts := splitBatch(t, []byte(msg.Payload))
+	require.Equal(t, [2]uint64{epoch, 1}, [2]uint64{msgEpoch, first})
 	require.Len(t, parts, len(events))
 	for i, p := range parts {
-		f, err := ssekify.DecodeEnvelope(h, p)
+		require.Equal(t, events[i].Env, p, "the envelope as the publisher gave it")
+		f, err := ssekify.DecodeEnvelope(h, unframe(t, p))
 		require.NoError(t, err)
 		require.Equal(t, fmt.Sprintf(`"e%d"`, i), string(f.Data))
-		require.Equal(t, [2]uint64{epoch, uint64(i + 1)}, [2]uint64{f.Epoch, f.Position})
+		require.True(t, f.Logged)
 	}
 
 	userLog := ssekify.RedisLogKey(ssekify.DefaultChannel, "user", "a")
@@ -70,7 +86,7 @@ func TestPublishBatchAcrossLogs(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, entries, 2, "three events, trimmed back to the bound of 2")
 	require.Equal(t, []string{"3-0", "5-0"}, []string{entries[0].ID, entries[1].ID})
-	require.Equal(t, string(parts[4]), entries[1].Values["e"], "the log holds the bytes published")
+	require.Equal(t, map[string]any{fmt.Sprint(epoch): string(parts[4])}, entries[1].Values, "the log holds the bytes published, under the epoch")
 	require.Equal(t, "1", rc.Get(ctx, "{"+ssekify.DefaultChannel+"}:t:u:a").Val(), "the newest position trimmed")
 	rooms, err := rc.XLen(ctx, ssekify.RedisLogKey(ssekify.DefaultChannel, "room", "x")).Result()
 	require.NoError(t, err)
@@ -119,22 +135,37 @@ func TestPublishBatchCounterWentBack(t *testing.T) {
 	require.Equal(t, []string{"22-0", "11-0"}, []string{entries[0].ID, entries[1].ID})
 }
 
-// TestMalformedBatchMessage hands a hub a batch message whose second
-// length runs past its end: the first envelope is delivered, the rest is
-// reported as an invalid envelope, and the stream goes on.
+// TestMalformedBatchMessage hands a hub batch messages that are not what
+// a publish script writes: each is reported as an invalid envelope, what
+// is valid in them is delivered, and the stream goes on.
 func TestMalformedBatchMessage(t *testing.T) {
 	n := startNode(t, nil, nil)
 	s := connect(t, n.srv, "u", "", nil)
-	// Another instance's envelope: this hub delivers it.
 	other := startNode(t, nil, &ssekify.Options{InstanceID: "other"}).hub
-	env, err := ssekify.EncodeEnvelope(other, "user", "u", "", "", []byte(`"one"`))
+	logged := ssekify.LoggedEnvelope(other, "user", "u", []byte(`"one"`)).Env
+	plain, err := ssekify.EncodeEnvelope(other, "user", "u", "", "", []byte(`"plain"`))
 	require.NoError(t, err)
-	raw := append([]byte{ssekify.EnvelopeBatch}, binary.AppendUvarint(nil, uint64(len(env)))...)
-	raw = append(raw, env...)
-	raw = append(raw, 0x7f, 1, 2)
-	ssekify.ReceiveEnvelope(n.hub, raw)
-	ev, err := s.Next(wait)
-	require.NoError(t, err)
-	require.Equal(t, "one", text(t, ev))
-	require.Equal(t, int64(1), n.hub.Stats().InvalidEnvelopes)
+	batch := func(head []byte, parts ...[]byte) []byte {
+		b := append([]byte{ssekify.EnvelopeBatch}, head...)
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		return b
+	}
+	framedPlain := append(binary.AppendUvarint(nil, uint64(len(plain))), plain...)
+	for i, raw := range [][]byte{
+		batch([]byte{1, 1}, logged, []byte{0x7f, 1, 2}), // a length past the end
+		batch([]byte{1, 2}, framedPlain, logged),        // an envelope without the flag
+		batch([]byte{0, 3}, logged),                     // epoch 0
+		batch([]byte{0x80}),                             // truncated header
+		logged[1:],                                      // a logged envelope outside a batch
+	} {
+		ssekify.ReceiveEnvelope(n.hub, raw)
+		require.Equal(t, int64(i+1), n.hub.Stats().InvalidEnvelopes, "message %d", i)
+	}
+	for range 2 {
+		ev, err := s.Next(wait)
+		require.NoError(t, err)
+		require.Equal(t, "one", text(t, ev))
+	}
 }

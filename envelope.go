@@ -22,15 +22,15 @@ const envelopeVersion = 2
 // it. Version 2 is binary; every length is a uvarint (encoding/binary) in
 // its shortest form, ts a zigzag varint (binary.AppendVarint), and nothing
 // is escaped. Offsets in bytes; a double border marks a field of variable
-// length, a dashed one the fields present only with flagLogPosition:
+// length:
 //
 //	 0        1        2
 //	+--------+--------+============+==========+--------+
 //	|  0x02  | flags  | origin len |  origin  |  kind  |
 //	+--------+--------+============+==========+--------+
-//	+============+===========+========+========+- - - - -+- - - - - -+
-//	| target len | event len | id len |   ts   |  epoch  |  position  |
-//	+============+===========+========+========+- - - - -+- - - - - -+
+//	+============+===========+========+========+
+//	| target len | event len | id len |   ts   |
+//	+============+===========+========+========+
 //	+==========+===========+======+===============================+
 //	|  target  |   event   |  id  |  payload: the rest, as it is  |
 //	+==========+===========+======+===============================+
@@ -45,13 +45,14 @@ const envelopeVersion = 2
 // payload is the rest of the envelope, the raw bytes of the data lines,
 // with no length of its own.
 //
-// flags bit 0 (flagLogPosition) says that epoch and position, uvarints,
-// follow ts: where the event stands in its channel's log on Redis
-// (log_redis.go). The publish script writes them, between the two parts
-// the publisher gives it; every instance, the publisher included, delivers
-// such an envelope in position order (follow.go). An envelope without them
-// comes from a Broker that keeps no logs, and its publisher drops it as
-// its own. Any other bit set is refused, as a field the receiver could not
+// flags bit 0 (flagLogged) says that the envelope went through the logs
+// on Redis (log_redis.go): its epoch and position travel beside it, in
+// the header of the batch message that published it and in the id and
+// field of its log entry, so that the publish script never rewrites an
+// envelope; every instance, the publisher included, delivers such an
+// envelope in position order (follow.go). An envelope without it comes
+// from a Broker that keeps no logs, and its publisher drops it as its
+// own. Any other bit set is refused, as a field the receiver could not
 // skip safely.
 //
 // For example, an event "notify" with id "1700000000000-a1b2c3d4-7" and
@@ -61,12 +62,14 @@ const envelopeVersion = 2
 //	02 00 08 'a1b2c3d4' 01 05 06 18 80 a0 ab fe f9 62
 //	'alice' 'notify' '1700000000000-a1b2c3d4-7' '{"text":"hi"}'
 //
-// A batch message is several envelopes of the log that one publish script
-// appended (redis_batch.go): the byte envelopeBatch, then each envelope
-// preceded by its length, a uvarint. A receiver delivers them in turn, as
-// if they had come one by one.
+// A batch message carries the logged envelopes that one publish script
+// appended, which took consecutive positions: the byte envelopeBatch, the
+// epoch and the first position (uvarints), then each envelope preceded by
+// its length, a uvarint (the framed form that the script is given and the
+// log entry holds). A receiver delivers them in turn, as if they had come
+// one by one.
 const (
-	flagLogPosition = 1 << 0
+	flagLogged = 1 << 0
 
 	envelopeBatch = 0x82
 
@@ -81,10 +84,9 @@ const maxOriginBytes = MaxEventIDBytes
 
 // maxEnvelopeHeader bounds the bytes of an envelope before its payload: the
 // version and flags, each string at its bound with a two-byte length (every
-// bound is below 1<<14), the kind, and ts, epoch and position at their
-// longest.
+// bound is below 1<<14), the kind, and ts at its longest.
 const maxEnvelopeHeader = 2 + 2 + maxOriginBytes + 1 + 2 + max(MaxUserIDBytes, MaxRoomBytes) +
-	2 + MaxEventNameBytes + 2 + MaxEventIDBytes + 3*binary.MaxVarintLen64
+	2 + MaxEventNameBytes + 2 + MaxEventIDBytes + binary.MaxVarintLen64
 
 // encodeEnvelope returns the envelope of m, allocated once at its exact
 // size. It refuses, with ErrTooLong, a field longer than receivers accept,
@@ -100,16 +102,28 @@ func (h *Hub) encodeEnvelope(m *message) ([]byte, error) {
 	return f.appendTail(b, m), nil
 }
 
-// encodeLoggedEnvelope returns the envelope of m in two parts, for the
-// publish script, which puts the epoch and position between them
-// (flagLogPosition).
-func (h *Hub) encodeLoggedEnvelope(m *message) (head, tail []byte, err error) {
+// encodeLoggedEnvelope returns the envelope of m (flagLogged) in its framed
+// form, preceded by its length, for the publish script, which appends it
+// to its log and puts it in a batch message as it is.
+func (h *Hub) encodeLoggedEnvelope(m *message) ([]byte, error) {
 	f, err := h.envelopeFields(m)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	head = f.appendHead(make([]byte, 0, f.headSize(m)), m, flagLogPosition)
-	return head, f.appendTail(make([]byte, 0, f.tailSize(m)), m), nil
+	n := f.headSize(m) + f.tailSize(m)
+	b := binary.AppendUvarint(make([]byte, 0, uvarintLen(uint64(n))+n), uint64(n))
+	b = f.appendHead(b, m, flagLogged)
+	return f.appendTail(b, m), nil
+}
+
+// unframe returns the envelope of its framed form b, or false when b is
+// not one length and that many bytes.
+func unframe(b []byte) ([]byte, bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n != uint64(len(b)-k) {
+		return nil, false
+	}
+	return b[k:], true
 }
 
 // envelopeFields is what an envelope of a message says besides it.
@@ -152,8 +166,7 @@ func (f *envelopeFields) tailSize(m *message) int {
 	return len(f.target) + len(m.name) + len(m.id) + len(m.data)
 }
 
-// appendHead appends the envelope up to ts: what comes before the epoch
-// and position of a logged envelope.
+// appendHead appends the envelope up to ts.
 func (f *envelopeFields) appendHead(b []byte, m *message, flags byte) []byte {
 	b = append(b, envelopeVersion, flags)
 	b = binary.AppendUvarint(b, uint64(len(f.origin)))
@@ -186,15 +199,15 @@ func (h *Hub) maxEnvelopeBytes() int {
 type envelopeMeta struct {
 	origin   []byte // a sub-slice of the envelope: valid only while it is
 	time     int64  // the sender's clock, epoch ms
-	logged   bool   // flagLogPosition: epoch and position are set
-	epoch    uint64 // of the event's log
-	position uint64 // of the event in its log
+	logged   bool   // flagLogged: epoch and position are set beside it
+	epoch    uint64 // of the event's log (set by the caller)
+	position uint64 // of the event in its log (set by the caller)
 }
 
 // isOwnEnvelope reports whether raw is an envelope of this instance, from
 // its first bytes only: the version, then the origin compared in place.
 func (h *Hub) isOwnEnvelope(raw []byte) bool {
-	if len(raw) < 3 || raw[0] != envelopeVersion || raw[1]&flagLogPosition != 0 {
+	if len(raw) < 3 || raw[0] != envelopeVersion || raw[1]&flagLogged != 0 {
 		return false
 	}
 	n, k := binary.Uvarint(raw[2:])
@@ -234,7 +247,7 @@ func (h *Hub) decodeEnvelope(raw []byte) (*message, envelopeMeta, error) {
 	}
 	d := envelopeReader{b: raw, off: 1}
 	flags := d.byte()
-	if flags&^flagLogPosition != 0 {
+	if flags&^flagLogged != 0 {
 		return nil, meta, fmt.Errorf("%w: unknown flags %#02x", ErrInvalidEnvelope, flags)
 	}
 	meta.origin = d.bytes(d.length("origin", maxOriginBytes))
@@ -255,9 +268,7 @@ func (h *Hub) decodeEnvelope(raw []byte) (*message, envelopeMeta, error) {
 	nameLen := d.length("event name", MaxEventNameBytes)
 	idLen := d.length("id", MaxEventIDBytes)
 	meta.time = d.varint()
-	if flags&flagLogPosition != 0 {
-		meta.logged, meta.epoch, meta.position = true, d.uvarint(), d.uvarint()
-	}
+	meta.logged = flags&flagLogged != 0
 	fields := d.bytes(targetLen + nameLen + idLen)
 	switch {
 	case d.err != nil:
@@ -380,6 +391,12 @@ func (r *envelopeReader) bytes(n int) []byte {
 	return r.b[r.off-n : r.off]
 }
 
+// framed reads an envelope preceded by its length.
+func (r *envelopeReader) framed() ([]byte, bool) {
+	b := r.bytes(int(min(r.uvarint(), uint64(len(r.b)))))
+	return b, r.err == nil
+}
+
 // uvarintLen is the length of the shortest uvarint encoding of v.
 func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
 
@@ -387,60 +404,94 @@ func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
 // writes as a uvarint.
 func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
 
-// receive handles one envelope from the broker. This instance's own are
-// recognised by their origin and dropped before anything else is read,
-// since Publish* delivered them locally already, unless they come from the
-// log (flagLogPosition), which every instance delivers in position order
-// (follow). Other instances' messages are delivered to the local
-// connections (and recorded for replay) and passed to OnPublish; malformed
-// ones are counted (invalidEnvelopes), reported (INVALID_ENVELOPE) and
-// dropped. An error ends the subscription (follow could not recover).
+// receive handles one message from the broker: a batch message of the logs,
+// or one envelope. This instance's own envelopes are recognised by their
+// origin and dropped before anything else is read, since Publish*
+// delivered them locally already, unless they come from the log
+// (flagLogged), which every instance delivers in position order (follow).
+// Other instances' messages are delivered to the local connections (and
+// recorded for replay) and passed to OnPublish; malformed ones are counted
+// (invalidEnvelopes), reported (INVALID_ENVELOPE) and dropped. An error
+// ends the subscription (follow could not recover).
 func (h *Hub) receive(ctx context.Context, raw []byte) error {
-	if len(raw) > 0 && raw[0] == envelopeBatch {
+	switch {
+	case h.closed.Load():
+		return nil
+	case len(raw) > 0 && raw[0] == envelopeBatch:
 		return h.receiveBatch(ctx, raw[1:])
 	}
-	return h.receiveOne(ctx, raw)
+	return h.receiveOne(raw)
 }
 
-// receiveBatch handles the envelopes of a batch message in turn. A
-// malformed length is reported (INVALID_ENVELOPE) and ends the batch: the
-// follower recovers the positions it skips from the logs.
+// receiveBatch delivers the envelopes of a batch message in turn, at their
+// positions. A malformed one is reported and skipped (the follower then
+// recovers its position from the logs, where it is told as lost); a
+// malformed length ends the batch.
 func (h *Hub) receiveBatch(ctx context.Context, b []byte) error {
-	for len(b) > 0 {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
-			h.stats.invalidEnvelopes.Add(1)
-			err := fmt.Errorf("%w: batch message with a malformed length", ErrInvalidEnvelope)
-			h.reportErr(&Error{Code: CodeInvalidEnvelope, Level: LevelWarn, Op: "receive", Target: h.opts.Channel, Err: err})
+	d := envelopeReader{b: b}
+	epoch, pos := d.uvarint(), d.uvarint()
+	if d.err == nil && (epoch == 0 || pos == 0) {
+		d.fail("epoch %d, position %d", epoch, pos)
+	}
+	if d.err != nil {
+		h.invalidEnvelope(fmt.Errorf("%w: batch message: %w", ErrInvalidEnvelope, d.err))
+		return nil
+	}
+	for ; d.off < len(b); pos++ {
+		env, ok := d.framed()
+		if !ok {
+			h.invalidEnvelope(fmt.Errorf("%w: batch message with a malformed length", ErrInvalidEnvelope))
 			return nil
 		}
-		if err := h.receiveOne(ctx, b[k:k+int(n)]); err != nil {
+		m, meta, err := h.decodeEnvelope(env)
+		if err == nil && !meta.logged {
+			err = fmt.Errorf("%w: an envelope without the logged flag in a batch message", ErrInvalidEnvelope)
+		}
+		if err != nil {
+			h.invalidEnvelope(err)
+			continue
+		}
+		meta.epoch, meta.position = epoch, pos
+		if h.lb == nil {
+			h.deliverReceived(m, meta)
+			continue
+		}
+		if err := h.follow(ctx, m, meta); err != nil {
 			return err
 		}
-		b = b[k+int(n):]
 	}
 	return nil
 }
 
-// receiveOne handles one envelope (see receive).
-func (h *Hub) receiveOne(ctx context.Context, raw []byte) error {
-	if h.closed.Load() || h.isOwnEnvelope(raw) {
+// receiveOne handles one envelope outside a batch message.
+func (h *Hub) receiveOne(raw []byte) error {
+	if h.isOwnEnvelope(raw) {
 		return nil
 	}
 	m, meta, err := h.decodeEnvelope(raw)
+	if err == nil && meta.logged {
+		err = fmt.Errorf("%w: a logged envelope outside a batch message", ErrInvalidEnvelope)
+	}
 	if err != nil {
-		h.stats.invalidEnvelopes.Add(1)
-		h.reportErr(&Error{Code: CodeInvalidEnvelope, Level: LevelWarn, Op: "receive", Target: h.opts.Channel, Err: err})
+		h.invalidEnvelope(err)
 		return nil
 	}
-	if meta.logged && h.lb != nil {
-		return h.follow(ctx, m, meta)
-	}
+	h.deliverReceived(m, meta)
+	return nil
+}
+
+// deliverReceived delivers another instance's envelope and calls OnPublish.
+func (h *Hub) deliverReceived(m *message, meta envelopeMeta) {
 	h.stats.received.Add(1)
 	n := h.deliver(m)
 	if h.opts.OnPublish != nil {
 		info := m.info(n, string(meta.origin))
 		h.callHook("OnPublish", func() { h.opts.OnPublish(info) })
 	}
-	return nil
+}
+
+// invalidEnvelope counts and reports a malformed envelope.
+func (h *Hub) invalidEnvelope(err error) {
+	h.stats.invalidEnvelopes.Add(1)
+	h.reportErr(&Error{Code: CodeInvalidEnvelope, Level: LevelWarn, Op: "receive", Target: h.opts.Channel, Err: err})
 }

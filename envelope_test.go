@@ -30,14 +30,13 @@ const (
 // wireEnvelope is the documented version 2 cross-instance format, as
 // another implementation would write it.
 type wireEnvelope struct {
-	V, Flags        byte
-	Origin          string
-	Kind            byte
-	Target, Event   string
-	ID              string
-	Time            int64
-	Epoch, Position uint64 // written when Flags bit 0 is set
-	Data            string
+	V, Flags      byte
+	Origin        string
+	Kind          byte
+	Target, Event string
+	ID            string
+	Time          int64
+	Data          string
 }
 
 func (e wireEnvelope) bytes() []byte {
@@ -49,10 +48,6 @@ func (e wireEnvelope) bytes() []byte {
 	b = binary.AppendUvarint(b, uint64(len(e.Event)))
 	b = binary.AppendUvarint(b, uint64(len(e.ID)))
 	b = binary.AppendVarint(b, e.Time)
-	if e.Flags&1 != 0 {
-		b = binary.AppendUvarint(b, e.Epoch)
-		b = binary.AppendUvarint(b, e.Position)
-	}
 	b = append(b, e.Target...)
 	b = append(b, e.Event...)
 	b = append(b, e.ID...)
@@ -80,38 +75,38 @@ func invalidEnvelopes(maxPayload int) map[string][]byte {
 		"not an envelope": []byte("hello"),
 		"version 1 (JSON)": []byte(`{"v":1,"kind":"user","target":"u","event":"note","id":"1700000000000-zz-1",` +
 			`"data":"{\"a\":1}","origin":"zz","ts":1700000000000}`),
-		"version 0":              with(func(e *wireEnvelope) { e.V = 0 }),
-		"version 3":              with(func(e *wireEnvelope) { e.V = 3 }),
-		"unknown flags":          with(func(e *wireEnvelope) { e.Flags = 2 }),
-		"truncated in origin":    valid[:3],
-		"truncated in lengths":   valid[:6],
-		"truncated in ts":        valid[:11],
-		"truncated in strings":   valid[:len(valid)-len(`{"a":1}`)-1],
-		"truncated log position": {2, 1, 2, 'z', 'z', wireAll, 0, 0, 0, 0, 0x80},
-		"length overflows":       slices.Concat([]byte{2, 0}, bytes.Repeat([]byte{0xff}, 10), []byte{1}),
-		"length not shortest":    slices.Concat([]byte{2, 0, 0x82, 0x00}, valid[3:]),
-		"ts not shortest":        slices.Concat(valid[:9], []byte{0x80, 0x00}),
-		"origin beyond the end":  {2, 0, 16, 'z', 'z'},
-		"no origin":              with(func(e *wireEnvelope) { e.Origin = "" }),
-		"kind 0":                 with(func(e *wireEnvelope) { e.Kind = 0 }),
-		"kind 4":                 with(func(e *wireEnvelope) { e.Kind = 4 }),
-		"user without id":        with(func(e *wireEnvelope) { e.Target = "" }),
-		"room without name":      with(func(e *wireEnvelope) { e.Kind, e.Target = wireRoom, "" }),
-		"all with a target":      with(func(e *wireEnvelope) { e.Kind = wireAll }),
-		"id with LF":             with(func(e *wireEnvelope) { e.ID = "1\ndata: injected" }),
-		"id with NUL":            with(func(e *wireEnvelope) { e.ID = "1\x00" }),
-		"id not UTF-8":           with(func(e *wireEnvelope) { e.ID = "1\xff" }),
-		"event with CR":          with(func(e *wireEnvelope) { e.Event = "note\revent: other" }),
-		"event not UTF-8":        with(func(e *wireEnvelope) { e.Event = "\xc3" }),
-		"data not UTF-8":         with(func(e *wireEnvelope) { e.Data = "{\"a\":\"\xed\xa0\x80\"}" }),
-		"origin too long":        with(func(e *wireEnvelope) { e.Origin = long(ssekify.MaxEventIDBytes) }),
-		"user id too long":       with(func(e *wireEnvelope) { e.Target = long(ssekify.MaxUserIDBytes) }),
-		"room too long":          with(func(e *wireEnvelope) { e.Kind, e.Target = wireRoom, long(ssekify.MaxRoomBytes) }),
-		"id too long":            with(func(e *wireEnvelope) { e.ID = long(ssekify.MaxEventIDBytes) }),
-		"event name too long":    with(func(e *wireEnvelope) { e.Event = long(ssekify.MaxEventNameBytes) }),
-		"payload too large":      with(func(e *wireEnvelope) { e.Data = strings.Repeat("x", maxPayload+1) }),
-		"envelope oversized":     with(func(e *wireEnvelope) { e.Data = strings.Repeat("x", maxPayload+64<<10) }),
-		"oversized garbage":      make([]byte, maxPayload+64<<10),
+		"version 0":             with(func(e *wireEnvelope) { e.V = 0 }),
+		"version 3":             with(func(e *wireEnvelope) { e.V = 3 }),
+		"unknown flags":         with(func(e *wireEnvelope) { e.Flags = 2 }),
+		"truncated in origin":   valid[:3],
+		"truncated in lengths":  valid[:6],
+		"truncated in ts":       valid[:11],
+		"truncated in strings":  valid[:len(valid)-len(`{"a":1}`)-1],
+		"truncated logged ts":   {2, 1, 2, 'z', 'z', wireAll, 0, 0, 0, 0x80},
+		"length overflows":      slices.Concat([]byte{2, 0}, bytes.Repeat([]byte{0xff}, 10), []byte{1}),
+		"length not shortest":   slices.Concat([]byte{2, 0, 0x82, 0x00}, valid[3:]),
+		"ts not shortest":       slices.Concat(valid[:9], []byte{0x80, 0x00}),
+		"origin beyond the end": {2, 0, 16, 'z', 'z'},
+		"no origin":             with(func(e *wireEnvelope) { e.Origin = "" }),
+		"kind 0":                with(func(e *wireEnvelope) { e.Kind = 0 }),
+		"kind 4":                with(func(e *wireEnvelope) { e.Kind = 4 }),
+		"user without id":       with(func(e *wireEnvelope) { e.Target = "" }),
+		"room without name":     with(func(e *wireEnvelope) { e.Kind, e.Target = wireRoom, "" }),
+		"all with a target":     with(func(e *wireEnvelope) { e.Kind = wireAll }),
+		"id with LF":            with(func(e *wireEnvelope) { e.ID = "1\ndata: injected" }),
+		"id with NUL":           with(func(e *wireEnvelope) { e.ID = "1\x00" }),
+		"id not UTF-8":          with(func(e *wireEnvelope) { e.ID = "1\xff" }),
+		"event with CR":         with(func(e *wireEnvelope) { e.Event = "note\revent: other" }),
+		"event not UTF-8":       with(func(e *wireEnvelope) { e.Event = "\xc3" }),
+		"data not UTF-8":        with(func(e *wireEnvelope) { e.Data = "{\"a\":\"\xed\xa0\x80\"}" }),
+		"origin too long":       with(func(e *wireEnvelope) { e.Origin = long(ssekify.MaxEventIDBytes) }),
+		"user id too long":      with(func(e *wireEnvelope) { e.Target = long(ssekify.MaxUserIDBytes) }),
+		"room too long":         with(func(e *wireEnvelope) { e.Kind, e.Target = wireRoom, long(ssekify.MaxRoomBytes) }),
+		"id too long":           with(func(e *wireEnvelope) { e.ID = long(ssekify.MaxEventIDBytes) }),
+		"event name too long":   with(func(e *wireEnvelope) { e.Event = long(ssekify.MaxEventNameBytes) }),
+		"payload too large":     with(func(e *wireEnvelope) { e.Data = strings.Repeat("x", maxPayload+1) }),
+		"envelope oversized":    with(func(e *wireEnvelope) { e.Data = strings.Repeat("x", maxPayload+64<<10) }),
+		"oversized garbage":     make([]byte, maxPayload+64<<10),
 	}
 }
 
@@ -172,7 +167,7 @@ func TestInvalidEnvelopeReasons(t *testing.T) {
 		"version 1 (JSON)": "version 1 (JSON)", "version 0": "unknown version 0", "version 3": "unknown version 3",
 		"unknown flags": "unknown flags 0x02", "truncated in origin": "truncated: 2 bytes at byte 3",
 		"truncated in lengths": "truncated at byte 6", "truncated in ts": "truncated at byte 9",
-		"truncated in strings": "truncated: 23 bytes at byte 15", "truncated log position": "truncated at byte 10",
+		"truncated in strings": "truncated: 23 bytes at byte 15", "truncated logged ts": "truncated at byte 9",
 		"length overflows": "overflows", "length not shortest": "byte 2 is not in its shortest form",
 		"ts not shortest": "byte 9 is not in its shortest form", "origin beyond the end": "truncated: 16 bytes",
 		"no origin": "no origin", "kind 0": "unknown kind 0", "kind 4": "unknown kind 4",
@@ -326,16 +321,15 @@ func TestEnvelopeKinds(t *testing.T) {
 	}
 }
 
-// TestEnvelopeLogPosition: an envelope with a log position (flags bit 0)
-// is accepted and its position read, for the log-based replay to come.
-func TestEnvelopeLogPosition(t *testing.T) {
+// TestEnvelopeLogged: an envelope of the logs (flags bit 0) has the same
+// layout, its epoch and position travel beside it.
+func TestEnvelopeLogged(t *testing.T) {
 	h := newHub(t, nil)
 	e := foreign()
-	e.Flags, e.Epoch, e.Position = 1, 1<<63+5, 1<<40
+	e.Flags = 1
 	got, err := ssekify.DecodeEnvelope(h, e.bytes())
 	require.NoError(t, err)
 	require.True(t, got.Logged)
-	require.Equal(t, []uint64{1<<63 + 5, 1 << 40}, []uint64{got.Epoch, got.Position})
 	require.Equal(t, "id: 1700000000000-zz-1\nevent: note\ndata: {\"a\":1}\n\n", string(got.Frame))
 }
 
@@ -351,7 +345,7 @@ func FuzzEnvelope(f *testing.F) {
 		foreign(),
 		{Kind: wireAll, Origin: "o"},
 		{Kind: wireRoom, Target: "r", Event: "e", ID: "1", Data: "a\r\nb\rc\n", Origin: "o", Time: -1},
-		{Kind: wireUser, Target: "u", ID: "\u2028", Data: "\x00\ufffd", Origin: "o", Flags: 1, Epoch: 7, Position: 1 << 62},
+		{Kind: wireUser, Target: "u", ID: "\u2028", Data: "\x00\ufffd", Origin: "o", Flags: 1},
 		{Kind: wireUser, Target: "u", Event: "\r", Data: "\r\r\n\n", Origin: "o"},
 		{Kind: wireRoom, Target: long(ssekify.MaxRoomBytes - 2), Event: long(ssekify.MaxEventNameBytes - 2),
 			ID: long(ssekify.MaxEventIDBytes - 2), Data: strings.Repeat("é", maxPayload/2), Origin: "o"},
@@ -377,7 +371,7 @@ func FuzzEnvelope(f *testing.F) {
 		e := wireEnvelope{V: 2, Origin: got.Origin, Kind: kinds[got.Kind], Target: got.Target, Event: got.Name,
 			ID: got.ID, Time: got.Time, Data: string(got.Data)}
 		if got.Logged {
-			e.Flags, e.Epoch, e.Position = 1, got.Epoch, got.Position
+			e.Flags = 1
 		}
 		if re := e.bytes(); !bytes.Equal(re, raw) {
 			t.Fatalf("accepted %x, decoded as %+v, which is %x", raw, got, re)

@@ -25,7 +25,6 @@ type EnvelopeFields struct {
 	Origin                 string
 	Time                   int64
 	Logged                 bool
-	Epoch, Position        uint64
 }
 
 // DecodeEnvelope decodes raw as h does when it receives it from the broker.
@@ -36,7 +35,7 @@ func DecodeEnvelope(h *Hub, raw []byte) (EnvelopeFields, error) {
 	}
 	return EnvelopeFields{Kind: m.kind.String(), Target: m.target, Name: m.name, ID: m.id,
 		Data: m.data, Frame: m.wire(), DataInFrame: m.dataInFrame, Origin: string(meta.origin),
-		Time: meta.time, Logged: meta.logged, Epoch: meta.epoch, Position: meta.position}, nil
+		Time: meta.time, Logged: meta.logged}, nil
 }
 
 // DecodeEnvelopeFrame decodes raw as h does when it receives it from the
@@ -88,10 +87,10 @@ func PublishPipelines(b *RedisBroker) (pipelines, scripts int64) {
 }
 
 // BatchEvent is one event of a publish batch: the key of its log and its
-// envelope around the epoch and position.
+// framed envelope.
 type BatchEvent struct {
-	Log        string
-	Head, Tail []byte
+	Log string
+	Env []byte
 }
 
 // LoggedEnvelope returns the parts of the envelope h publishes through the
@@ -99,11 +98,11 @@ type BatchEvent struct {
 func LoggedEnvelope(h *Hub, kind, target string, data []byte) BatchEvent {
 	k := map[string]targetKind{"user": kindUser, "room": kindRoom, "all": kindAll}[kind]
 	m := &message{kind: k, target: target, data: data}
-	head, tail, err := h.encodeLoggedEnvelope(m)
+	env, err := h.encodeLoggedEnvelope(m)
 	if err != nil {
 		panic(err)
 	}
-	return BatchEvent{Log: redisLogKey(h.opts.Channel, logKey{k, target}), Head: head, Tail: tail}
+	return BatchEvent{Log: redisLogKey(h.opts.Channel, logKey{k, target}), Env: env}
 }
 
 // PublishBatch runs b's publish script once for events of channel, each
@@ -111,7 +110,7 @@ func LoggedEnvelope(h *Hub, kind, target string, data []byte) BatchEvent {
 func PublishBatch(ctx context.Context, b *RedisBroker, channel string, maxLen int, events []BatchEvent) ([][2]uint64, error) {
 	calls := make([]*pubCall, len(events))
 	for i, e := range events {
-		calls[i] = &pubCall{channel: channel, log: e.Log, head: e.Head, tail: e.Tail,
+		calls[i] = &pubCall{channel: channel, log: e.Log, env: e.Env,
 			r: logRetention{maxLen: maxLen, ttlMs: 60_000, clockLen: 100, nowMs: 1}}
 	}
 	s := b.newScriptCall(calls)

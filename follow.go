@@ -354,9 +354,14 @@ type loggedMsg struct {
 func (h *Hub) decodeEntries(dst []loggedMsg, entries []logEntry) ([]loggedMsg, loss) {
 	bad := noLoss
 	for _, e := range entries {
-		m, meta, err := h.decodeEnvelope(e.env)
-		if err == nil && (!meta.logged || meta.position != e.pos) {
-			err = fmt.Errorf("%w: log entry %d holds position %d", ErrInvalidEnvelope, e.pos, meta.position)
+		var m *message
+		var meta envelopeMeta
+		err := fmt.Errorf("%w: log entry %d is not an epoch and a framed envelope", ErrInvalidEnvelope, e.pos)
+		if e.epoch != 0 && e.env != nil {
+			m, meta, err = h.decodeEnvelope(e.env)
+		}
+		if err == nil && !meta.logged {
+			err = fmt.Errorf("%w: log entry %d holds an envelope without the logged flag", ErrInvalidEnvelope, e.pos)
 		}
 		if err != nil {
 			h.stats.invalidEnvelopes.Add(1)
@@ -364,7 +369,7 @@ func (h *Hub) decodeEntries(dst []loggedMsg, entries []logEntry) ([]loggedMsg, l
 			bad.add(loss{reason: reasonRetention, missed: 1, exact: true, first: e.pos, last: e.pos})
 			continue
 		}
-		m.rpos, m.repoch, m.inRedis = e.pos, meta.epoch, true
+		m.rpos, m.repoch, m.inRedis = e.pos, e.epoch, true
 		dst = append(dst, loggedMsg{m, string(meta.origin)})
 	}
 	return dst, bad

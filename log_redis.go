@@ -42,10 +42,10 @@ import (
 
 // logBroker is a Broker that keeps the logs of its channels: RedisBroker.
 type logBroker interface {
-	// appendPublish appends the envelope head+epoch+position+tail to the
-	// log key of channel and publishes it, in one atomic step, and returns
-	// the event's epoch and position.
-	appendPublish(ctx context.Context, channel, key string, head, tail []byte, r logRetention) (epoch, pos uint64, err error)
+	// appendPublish appends the framed envelope env (encodeLoggedEnvelope)
+	// to the log key of channel and publishes it, in one atomic step, and
+	// returns the event's epoch and position.
+	appendPublish(ctx context.Context, channel, key string, env []byte, r logRetention) (epoch, pos uint64, err error)
 	// logHead returns the channel's epoch, newest position and the
 	// position its epoch started after (base), creating the epoch
 	// (newEpoch) when there is none.
@@ -88,8 +88,8 @@ type logPart struct {
 
 // logEntry is one event of a log.
 type logEntry struct {
-	pos uint64
-	env []byte
+	pos, epoch uint64 // epoch 0: the entry's field is not an epoch
+	env        []byte // nil: not an envelope in its framed form
 }
 
 // Key names (see above).
@@ -115,23 +115,26 @@ func trimKey(ch, log string) string {
 // publishScript appends and publishes a batch of events of one channel,
 // in order, in one atomic step. KEYS: meta, clock, then a (log, trim) pair
 // per log the batch touches. ARGV: channel, new epoch, max length, ttl ms,
-// clock length, now ms, trim slack, then three per event: the number of
-// its log's pair (1-based), head, tail. It returns {epoch, position} per
-// event, flattened. uv writes a uvarint: the envelope's epoch and position
-// fields, and the length of each envelope of a batch message.
+// clock length, now ms, trim slack, then two per event: the number of its
+// log's pair (1-based) and its framed envelope (envelope.go). It returns
+// {epoch, position} per event, flattened. uv writes a uvarint.
 //
 // The counter is raised once by the batch's size. Each event is XADDed to
-// its log; then each log touched is trimmed (once it holds slack events
-// beyond its bound, back to the bound, recording the newest trimmed
-// position in its trim key: a full log costs one trim per slack events)
-// and its expiry renewed; the clock gets an entry once a second; and one
-// PUBLISH carries the batch: a lone envelope as it is, several as a batch
-// message (envelope.go, envelopeBatch). An XADD refused because the log
-// already holds the position means the counter went back (a failover or
-// a restore that lost writes): the counter jumps past the log, under a new
-// epoch whose base is the log's newest position (the k-th jump of a batch
-// takes the given new epoch plus k-1), so no position is ever given twice
-// within an epoch.
+// its log, with id "<position>-0" and one field, its epoch, holding the
+// framed envelope as it came: the script never builds an envelope, so an
+// event costs Redis its XADD and little more. Then each log touched is
+// trimmed (once it holds slack events beyond its bound, back to the bound,
+// recording the newest trimmed position in its trim key: a full log costs
+// one trim per slack events) and its expiry renewed; the clock gets an
+// entry once a second; and one PUBLISH sends the batch message: the epoch,
+// the first position and the framed envelopes.
+//
+// An XADD refused because the log already holds the position means the
+// counter went back (a failover or a restore that lost writes): the
+// counter jumps past the log, under a new epoch whose base is the log's
+// newest position (the k-th jump of a batch takes the given new epoch plus
+// k-1), so no position is ever given twice within an epoch; the events
+// before the jump are published as a batch message of their own.
 var publishScript = redis.NewScript(`
 local function uv(n)
   local s = ''
@@ -141,7 +144,7 @@ local function uv(n)
   end
   return s .. string.char(n)
 end
-local n = (#ARGV - 7) / 3
+local n = (#ARGV - 7) / 2
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'sec')
 local epoch = meta[1]
 if not epoch then
@@ -150,28 +153,28 @@ if not epoch then
 end
 local pos = redis.call('HINCRBY', KEYS[1], 'pos', n) - n
 local maxlen, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
-local ep = uv(tonumber(epoch))
-local out, msg, last, jumps = {}, {}, {}, 0
+local batch = string.char(` + strconv.Itoa(envelopeBatch) + `)
+local out, last, jumps = {}, {}, 0
+local msg = {batch .. uv(tonumber(epoch)) .. uv(pos + 1)}
 for i = 0, n - 1 do
-  local l = tonumber(ARGV[8 + 3 * i])
-  local log = KEYS[1 + 2 * l]
+  local l = tonumber(ARGV[8 + 2 * i])
+  local log, env = KEYS[1 + 2 * l], ARGV[9 + 2 * i]
   pos = pos + 1
-  local env = ARGV[9 + 3 * i] .. ep .. uv(pos) .. ARGV[10 + 3 * i]
   if maxlen > 0 then
-    local r = redis.pcall('XADD', log, string.format('%d-0', pos), 'e', env)
+    local r = redis.pcall('XADD', log, string.format('%d-0', pos), epoch, env)
     if type(r) == 'table' and r.err then
       local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
       local base = tonumber(string.match(top[1][1], '^(%d+)'))
       epoch, pos, jumps = string.format('%d', tonumber(ARGV[2]) + jumps), base + 1, jumps + 1
-      ep = uv(tonumber(epoch))
       redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6], 'base', base, 'pos', pos + n - 1 - i)
-      env = ARGV[9 + 3 * i] .. ep .. uv(pos) .. ARGV[10 + 3 * i]
-      redis.call('XADD', log, string.format('%d-0', pos), 'e', env)
+      redis.call('XADD', log, string.format('%d-0', pos), epoch, env)
+      if #msg > 1 then redis.call('PUBLISH', ARGV[1], table.concat(msg)) end
+      msg = {batch .. uv(tonumber(epoch)) .. uv(pos)}
     end
   end
   last[l] = pos
   out[2 * i + 1], out[2 * i + 2] = epoch, pos
-  if n == 1 then msg[1] = env else msg[i + 1] = uv(#env) .. env end
+  msg[#msg + 1] = env
 end
 for l, p in pairs(last) do
   local log, trim = KEYS[1 + 2 * l], KEYS[2 + 2 * l]
@@ -204,11 +207,7 @@ if ttl > 0 then
     redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], string.format('%d-0', pos), 't', ARGV[6])
   end
 end
-if n == 1 then
-  redis.call('PUBLISH', ARGV[1], msg[1])
-else
-  redis.call('PUBLISH', ARGV[1], string.char(` + strconv.Itoa(envelopeBatch) + `) .. table.concat(msg))
-end
+redis.call('PUBLISH', ARGV[1], table.concat(msg))
 return out
 `)
 
@@ -268,14 +267,14 @@ const minRedisMajor = 5
 // is older than the logs need.
 var ErrRedisTooOld = errors.New("ssekify: Redis too old for the logs (Redis 5.0 or newer is needed)")
 
-func (b *RedisBroker) appendPublish(ctx context.Context, channel, key string, head, tail []byte, r logRetention) (uint64, uint64, error) {
+func (b *RedisBroker) appendPublish(ctx context.Context, channel, key string, env []byte, r logRetention) (uint64, uint64, error) {
 	if b.isClosed() {
 		return 0, 0, redis.ErrClosed
 	}
 	if err := b.checkVersion(ctx); err != nil {
 		return 0, 0, err
 	}
-	return b.runPublish(ctx, &pubCall{channel: channel, log: key, head: head, tail: tail, r: r})
+	return b.runPublish(ctx, &pubCall{channel: channel, log: key, env: env, r: r})
 }
 
 func (b *RedisBroker) logHead(ctx context.Context, channel string, newEpoch uint64, nowMs int64) (uint64, uint64, uint64, error) {
@@ -447,8 +446,16 @@ func parseLogPart(r []any) (logPart, error) {
 		if len(fields) != 2 {
 			return l, fmt.Errorf("%w: log entry %d has %d fields", ErrBroker, pos, len(fields))
 		}
-		env, _ := fields[1].(string)
-		l.entries = append(l.entries, logEntry{pos: pos, env: []byte(env)})
+		// A malformed field is the entry's loss, told by its readers
+		// (decodeEntries), not a failed read.
+		e := logEntry{pos: pos}
+		if name, ok := fields[0].(string); ok {
+			e.epoch, _ = strconv.ParseUint(name, 10, 64)
+		}
+		if v, ok := fields[1].(string); ok {
+			e.env, _ = unframe([]byte(v))
+		}
+		l.entries = append(l.entries, e)
 	}
 	return l, nil
 }

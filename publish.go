@@ -71,10 +71,10 @@ func (h *Hub) publish(ctx context.Context, kind targetKind, target string, ev Ev
 // Redis (a reply lost on the way): the caller learns that it is not known
 // to be published.
 func (h *Hub) publishLogged(ctx context.Context, m *message) error {
-	head, tail, err := h.encodeLoggedEnvelope(m)
+	env, err := h.encodeLoggedEnvelope(m)
 	if err == nil {
 		key := redisLogKey(h.opts.Channel, logKey{m.kind, m.target})
-		_, _, err = h.lb.appendPublish(ctx, h.opts.Channel, key, head, tail, h.retention())
+		_, _, err = h.lb.appendPublish(ctx, h.opts.Channel, key, env, h.retention())
 	}
 	if err != nil {
 		h.stats.publishErrors.Add(1)

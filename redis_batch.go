@@ -10,17 +10,23 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Concurrent publishes share round trips and scripts: a publish that
-// finds none in flight runs the publish script for itself at once, on its
-// own goroutine; publishes that come while one is in flight queue, and are
-// sent together, in the order they came, by a goroutine that runs while
-// the queue is not empty: one script per channel holds all of that
-// channel's queued events (log_redis.go, publishScript), and the scripts go
-// out as one pipeline. So a lone publisher pays one round trip and one
-// script call, and many pay about one of each per batch: Redis spends its
-// per-call cost once per batch, not once per event. A publish waits at
-// most for the batch in flight and its own. The events of one publisher
+// Concurrent publishes share round trips and scripts. Up to
+// maxPublishesInFlight scripts are in flight at once: a publish that finds
+// fewer and nothing queued runs the publish script for itself at once, on
+// its own goroutine; publishes that come meanwhile queue. When a script
+// ends and the queue is not empty, the queue's events are sent together,
+// in the order they came, from a goroutine that goes on while there is a
+// queue: one script per channel holds all of that channel's queued events
+// (log_redis.go, publishScript), and the scripts go out as one pipeline.
+// So a lone publisher pays one round trip and one script call, and many
+// pay about one of each per batch: Redis spends its per-call cost once
+// per batch, not once per event, and while Redis runs one batch the
+// publishers of another prepare their next events. A publish waits at
+// most for the batches in flight and its own. The events of one publisher
 // keep their order: each publish returns before the next one starts.
+
+// maxPublishesInFlight bounds the scripts (alone or batches) in flight.
+const maxPublishesInFlight = 4
 
 // maxPublishBatch bounds the events of one batch.
 const maxPublishBatch = 256
@@ -36,9 +42,9 @@ const publishBatchTimeout = 5 * time.Second
 
 // pubBatcher is a RedisBroker's queue of publishes.
 type pubBatcher struct {
-	mu      sync.Mutex
-	queue   []*pubCall
-	sending bool // a publish or a batch is in flight
+	mu       sync.Mutex
+	queue    []*pubCall
+	inFlight int // publishes or batches in flight
 
 	pipelines, pipelined atomic.Int64 // batches sent, and the events they held
 }
@@ -47,7 +53,7 @@ type pubBatcher struct {
 type pubCall struct {
 	channel    string // Options.Channel of the publishing hub
 	log        string // the key of the target's log
-	head, tail []byte // the envelope around its epoch and position
+	env        []byte // the framed envelope (encodeLoggedEnvelope)
 	r          logRetention
 	epoch, pos uint64
 	err        error
@@ -58,8 +64,8 @@ type pubCall struct {
 func (b *RedisBroker) runPublish(ctx context.Context, c *pubCall) (uint64, uint64, error) {
 	pb := &b.pub
 	pb.mu.Lock()
-	if !pb.sending {
-		pb.sending = true
+	if pb.inFlight < maxPublishesInFlight && len(pb.queue) == 0 {
+		pb.inFlight++
 		pb.mu.Unlock()
 		s := b.newScriptCall([]*pubCall{c})
 		s.result(publishScript.Run(ctx, b.client, s.keys, s.args...))
@@ -80,26 +86,26 @@ func (b *RedisBroker) runPublish(ctx context.Context, c *pubCall) (uint64, uint6
 }
 
 // sent ends a publish in flight: the queue, if any, is sent by a goroutine
-// that runs until it is empty.
+// that takes its place and runs while there is a queue.
 func (b *RedisBroker) sent() {
 	pb := &b.pub
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	if len(pb.queue) == 0 {
-		pb.sending = false
+		pb.inFlight--
 		return
 	}
 	go b.drainPublishes()
 }
 
-// drainPublishes sends the queue in batches until it is empty.
+// drainPublishes sends the queue in batches while there is one.
 func (b *RedisBroker) drainPublishes() {
 	pb := &b.pub
 	for {
 		pb.mu.Lock()
 		n := batchLen(pb.queue)
 		if n == 0 {
-			pb.sending = false
+			pb.inFlight--
 			pb.mu.Unlock()
 			return
 		}
@@ -114,7 +120,7 @@ func (b *RedisBroker) drainPublishes() {
 func batchLen(queue []*pubCall) int {
 	n, size := 0, 0
 	for n < len(queue) && n < maxPublishBatch {
-		size += len(queue[n].head) + len(queue[n].tail)
+		size += len(queue[n].env)
 		if n > 0 && size > maxPublishBatchBytes {
 			break
 		}
@@ -197,7 +203,7 @@ func (b *RedisBroker) newScriptCall(calls []*pubCall) *scriptCall {
 	}
 	r := first.r
 	s := &scriptCall{calls: calls, keys: []string{logMetaKey(first.channel), logClockKey(first.channel)}}
-	s.args = append(make([]any, 0, 7+3*len(calls)),
+	s.args = append(make([]any, 0, 7+2*len(calls)),
 		b.publishTo(first.channel), randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, now, r.slack())
 	logs := map[string]int{}
 	for _, c := range calls {
@@ -207,7 +213,7 @@ func (b *RedisBroker) newScriptCall(calls []*pubCall) *scriptCall {
 			logs[c.log] = l
 			s.keys = append(s.keys, c.log, trimKey(c.channel, c.log))
 		}
-		s.args = append(s.args, l, c.head, c.tail)
+		s.args = append(s.args, l, c.env)
 	}
 	return s
 }

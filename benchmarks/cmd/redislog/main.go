@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,6 +86,8 @@ func main() {
 	flag.DurationVar(&c.totalTimeout, "timeout", 5*time.Minute, "hard limit on the whole run")
 	flag.StringVar(&c.commit, "commit", "", "commit to name in the report when the root module is not a git checkout (a tree exported with git archive)")
 	flag.Float64Var(&c.busy, "busy", 20, "before each scenario, wait (up to 20 s) until other processes take less than this % of the machine's CPU; 0: don't wait")
+	var cpuProfile string
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 
 	var err error
@@ -104,6 +107,16 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, c.totalTimeout)
 	defer cancel()
+	if cpuProfile != "" {
+		f, perr := os.Create(cpuProfile)
+		if perr == nil {
+			perr = pprof.StartCPUProfile(f)
+		}
+		if perr != nil {
+			log.Fatal(perr)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rep, err := run(ctx, c)
 	if err != nil {
 		log.Print(err)
