@@ -28,8 +28,12 @@ import (
 // maxPublishesInFlight bounds the scripts (alone or batches) in flight.
 const maxPublishesInFlight = 4
 
-// maxPublishBatch bounds the events of one batch.
-const maxPublishBatch = 256
+// maxPublishBatch bounds the events of one batch: small enough that many
+// publishers keep several batches in flight (while Redis runs one, the
+// publishers of another prepare their next events), large enough to
+// spread the script's cost (on Redis 7.0, measured with redis-benchmark:
+// about 20 µs for a lone event, 8 µs per event in a batch of 32).
+const maxPublishBatch = 32
 
 // maxPublishBatchBytes bounds the envelope bytes of one batch (a batch
 // holds one event, whatever its size, at least).

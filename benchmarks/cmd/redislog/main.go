@@ -9,7 +9,8 @@
 //   - replay after a reconnect to B with Last-Event-ID, from a stream that
 //     was on B and from one that was on A (cross-instance);
 //   - the Redis memory each published event leaves behind (INFO memory);
-//   - for reference, redis-benchmark's plain PUBLISH rate on the same server.
+//   - for reference, redis-benchmark's plain PUBLISH rate on the same server, and its rate
+//     for a 4-command publish script (HINCRBY, XADD, PEXPIRE, PUBLISH).
 //
 // Every scenario is bounded in count and in time. The report is a markdown
 // section printed on stdout; -out FILE appends it to FILE (creating it with
@@ -191,8 +192,9 @@ func run(ctx context.Context, c config) (*report, error) {
 			rep.memory = &m
 		case "reference":
 			for _, pl := range []int{16, 1} {
-				rep.bench = append(rep.bench, redisBenchmark(ctx, c.redisBench, e.redis, c.benchN, pl, c.size))
+				rep.bench = append(rep.bench, redisBenchmark(ctx, c.redisBench, e.redis, c.benchN, pl, c.size, "PUBLISH", publishCommand))
 			}
+			rep.bench = append(rep.bench, redisBenchmark(ctx, c.redisBench, e.redis, c.benchN, 16, c.size, "4-command script", scriptCommand))
 		}
 		if sh, ok := othersShare(before, sampleCPU(e.redis.pid())); ok {
 			rep.others = append(rep.others, scenarioCPU{name: s, share: sh, waited: waited})

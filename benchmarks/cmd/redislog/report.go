@@ -181,12 +181,12 @@ func (r *report) markdown() string {
 		r.renderMemory(&b)
 	}
 	if len(r.bench) > 0 {
-		p("### Reference: plain PUBLISH on the same server\n\n")
+		p("### Reference: redis-benchmark on the same server\n\n")
 		for _, x := range r.bench {
 			if x.ran {
-				p("- `%s`: **%s PUBLISH/s**, p50 %s.\n", x.cmd, count(x.rps), x.p50)
+				p("- `%s`: **%s %s/s**, p50 %s.\n", clipText(x.cmd, 400), count(x.rps), x.what, x.p50)
 			} else {
-				p("- redis-benchmark, pipeline %d: %s.\n", x.pipeline, x.skipped)
+				p("- redis-benchmark %s, pipeline %d: %s.\n", x.what, x.pipeline, x.skipped)
 			}
 		}
 		p("\n")
@@ -203,7 +203,7 @@ func (r *report) renderThroughput(b *strings.Builder) {
 	fmt.Fprintf(b, "### Publish throughput from A\n\n")
 	fmt.Fprintf(b, "At most %s events or %s per row, back to back; no stream holds these targets (A and B keep them in their logs). "+
 		"*Received by B*: B's `Stats().Received` within 5 s after the last publish; *B caught up after*: from the last publish until B had them all.\n\n", count(float64(r.cfg.tpEvents)), r.cfg.tpTime)
-	fmt.Fprintf(b, "| publishers | call | published | errors | events/s ↑ | of plain PUBLISH -P 16 / -P 1 | call p50 µs | call p99 µs | received by B | B caught up after |\n")
+	fmt.Fprintf(b, "| publishers | call | published | errors | events/s ↑ | of redis-benchmark: PUBLISH -P 16 / -P 1 / 4-command script -P 16 | call p50 µs | call p99 µs | received by B | B caught up after |\n")
 	fmt.Fprintf(b, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, t := range r.throughput {
 		rate := float64(t.ok) / t.elapsed.Seconds()
@@ -318,8 +318,8 @@ func bytesText(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// ofPublish returns rate as a share of redis-benchmark's PUBLISH rate with
-// 16 commands per pipeline and with none.
+// ofPublish returns rate as a share of each redis-benchmark rate: PUBLISH
+// with 16 commands per pipeline and with none, the 4-command script with 16.
 func (r *report) ofPublish(rate float64) string {
 	var parts []string
 	for _, x := range r.bench {
