@@ -135,6 +135,8 @@ func TestInvalidOptions(t *testing.T) {
 		"negative queue bytes": {MaxQueueBytes: -1},
 		"unknown policy":       {DropPolicy: ssekify.DropPolicy(9)},
 		"instance with dash":   {InstanceID: "a-b"},
+		"instance too long":    {InstanceID: strings.Repeat("i", ssekify.MaxInstanceIDBytes+1)},
+		"channel too long":     {Channel: strings.Repeat("c", ssekify.MaxChannelBytes+1)},
 		"gap name with LF":     {GapEvent: "gap\n"},
 		"broker twice":         {RedisURL: "redis://127.0.0.1:1", Redis: nilBroker{}},
 		"getter missing":       {AutoFields: ssekify.AutoFields{RequestID: ssekify.AutoField{Mode: ssekify.FieldIfMissing}}},
@@ -142,6 +144,9 @@ func TestInvalidOptions(t *testing.T) {
 		_, err := ssekify.New(&o)
 		require.Error(t, err, name)
 	}
+	_, err := ssekify.New(&ssekify.Options{InstanceID: strings.Repeat("i", ssekify.MaxInstanceIDBytes),
+		Channel: strings.Repeat("c", ssekify.MaxChannelBytes)})
+	require.NoError(t, err, "at the bounds")
 	opts := &ssekify.Options{MaxQueueItems: 5}
 	h, err := ssekify.New(opts)
 	require.NoError(t, err)

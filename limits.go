@@ -26,6 +26,12 @@ const (
 	// MaxHeaderBytes bounds the keys and values of Options.Headers and of
 	// RegisterOptions.Headers (each; New and Register refuse more).
 	MaxHeaderBytes = 16 << 10
+	// MaxInstanceIDBytes bounds Options.InstanceID, which every default
+	// frame id and every envelope carries.
+	MaxInstanceIDBytes = 64
+	// MaxChannelBytes bounds Options.Channel, which names every key of the
+	// logs and counters on Redis.
+	MaxChannelBytes = 256
 	// MaxLastEventIDBytes is the longest Last-Event-ID that can name a
 	// position; a longer one is treated as unknown (gap event) and reported.
 	MaxLastEventIDBytes = 1024

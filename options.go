@@ -86,14 +86,16 @@ type Options struct {
 	// "ssekify:bus"; one per tenant for isolation ("ssekify:bus:tenant:<id>").
 	// A custom Channel also names the seq counters (see SeqOptions.KeyPrefix)
 	// and, with a RedisBroker, the logs on Redis, all under the hash tag
-	// "{"+Channel+"}" so that on a Cluster a channel lives in one slot.
+	// "{"+Channel+"}" so that on a Cluster a channel lives in one slot. At
+	// most MaxChannelBytes.
 	Channel string
 	// PublishOnly makes the hub publish through the broker without
 	// subscribing: for a service that holds no streams and only publishes
 	// (it then receives nothing from the other instances).
 	PublishOnly bool
 	// InstanceID names this instance in frame ids and envelopes. Default: 8
-	// random hex characters. Must not contain '-', CR, LF or NUL.
+	// random hex characters. Must not contain '-', CR, LF or NUL; at most
+	// MaxInstanceIDBytes.
 	InstanceID string
 
 	// KeepAlive is the heartbeat interval: a ": ping" comment is written on a
@@ -278,6 +280,12 @@ func (o *Options) resolve() (Options, error) {
 		r.InstanceID = randomID()
 	} else if strings.ContainsAny(r.InstanceID, "-\r\n\x00") {
 		errs = append(errs, errors.New("InstanceID must not contain '-', CR, LF or NUL"))
+	}
+	if err := checkLen("InstanceID", r.InstanceID, MaxInstanceIDBytes); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkLen("Channel", r.Channel, MaxChannelBytes); err != nil {
+		errs = append(errs, err)
 	}
 	if n := headerBytes(r.Headers); n > MaxHeaderBytes {
 		errs = append(errs, fmt.Errorf("the Headers hold %d bytes, limit %d", n, MaxHeaderBytes))
