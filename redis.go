@@ -125,7 +125,8 @@ func NewRedisBroker(client redis.UniversalClient, opts ...RedisOption) *RedisBro
 //	rediss://user:password@host:6380  TLS
 //
 // Query parameters set further go-redis options (dial_timeout=3s,
-// pool_size=20, ...; see redis.ParseURL). It does not connect: a Redis that
+// pool_size=20, ...; see redis.ParseURL); the client honours the deadlines
+// of contexts (ContextTimeoutEnabled). It does not connect: a Redis that
 // is down at start is reported by the hub and retried. For Sentinel or
 // Cluster build the client yourself (redis.ParseFailoverURL and
 // redis.ParseClusterURL read URLs too) and use NewRedisBroker.
@@ -136,6 +137,9 @@ func NewRedisBrokerURL(url string, opts ...RedisOption) (*RedisBroker, error) {
 		// The URL may hold a password: it is not quoted.
 		return nil, fmt.Errorf("%w: RedisURL: %w", ErrBroker, err)
 	}
+	// The hub bounds each call with a context (two seconds, or the
+	// caller's): the client honours its deadline.
+	o.ContextTimeoutEnabled = true
 	b := NewRedisBroker(redis.NewClient(o), opts...)
 	b.owned = true
 	return b, nil
