@@ -78,9 +78,9 @@ const (
 	envelopeKindAll  = 3
 )
 
-// maxOriginBytes bounds the origin of an envelope: an InstanceID longer than
-// that could not even fit the default frame ids, which embed it.
-const maxOriginBytes = MaxEventIDBytes
+// maxOriginBytes bounds the origin of an envelope: no instance has a longer
+// InstanceID (New refuses it).
+const maxOriginBytes = MaxInstanceIDBytes
 
 // maxEnvelopeHeader bounds the bytes of an envelope before its payload: the
 // version and flags, each string at its bound with a two-byte length (every

@@ -99,7 +99,7 @@ func invalidEnvelopes(maxPayload int) map[string][]byte {
 		"event with CR":         with(func(e *wireEnvelope) { e.Event = "note\revent: other" }),
 		"event not UTF-8":       with(func(e *wireEnvelope) { e.Event = "\xc3" }),
 		"data not UTF-8":        with(func(e *wireEnvelope) { e.Data = "{\"a\":\"\xed\xa0\x80\"}" }),
-		"origin too long":       with(func(e *wireEnvelope) { e.Origin = long(ssekify.MaxEventIDBytes) }),
+		"origin too long":       with(func(e *wireEnvelope) { e.Origin = long(ssekify.MaxInstanceIDBytes) }),
 		"user id too long":      with(func(e *wireEnvelope) { e.Target = long(ssekify.MaxUserIDBytes) }),
 		"room too long":         with(func(e *wireEnvelope) { e.Kind, e.Target = wireRoom, long(ssekify.MaxRoomBytes) }),
 		"id too long":           with(func(e *wireEnvelope) { e.ID = long(ssekify.MaxEventIDBytes) }),
@@ -174,7 +174,7 @@ func TestInvalidEnvelopeReasons(t *testing.T) {
 		"user without id": "empty target", "room without name": "empty target",
 		"all with a target": "target of an all envelope", "id with LF": "id \"1\\n", "id with NUL": "id \"1\\x00",
 		"id not UTF-8": "id \"1\\xff", "event with CR": "event name \"note\\r", "event not UTF-8": "event name \"\\xc3",
-		"data not UTF-8": "not valid UTF-8", "origin too long": "origin of 1025 bytes, limit 1024",
+		"data not UTF-8": "not valid UTF-8", "origin too long": "origin of 65 bytes, limit 64",
 		"user id too long": "user id of 257 bytes, limit 256", "room too long": "room of 257 bytes, limit 256",
 		"id too long": "id of 1025 bytes, limit 1024", "event name too long": "event name of 1025 bytes, limit 1024",
 		"payload too large":  "payload of 16385 bytes, limit 16384",
@@ -277,7 +277,6 @@ func TestEnvelopeLayout(t *testing.T) {
 // encoding, so the publisher is told.
 func TestEncodeEnvelopeTooLong(t *testing.T) {
 	h := newHub(t, nil)
-	longOrigin := newHub(t, &ssekify.Options{InstanceID: long(ssekify.MaxEventIDBytes)})
 	for _, c := range []struct {
 		name                    string
 		h                       *ssekify.Hub
@@ -287,7 +286,6 @@ func TestEncodeEnvelopeTooLong(t *testing.T) {
 		{"event", h, "all", "", long(ssekify.MaxEventNameBytes), ""},
 		{"user", h, "user", long(ssekify.MaxUserIDBytes), "", ""},
 		{"room", h, "room", long(ssekify.MaxRoomBytes), "", ""},
-		{"InstanceID", longOrigin, "all", "", "", ""},
 	} {
 		_, err := ssekify.EncodeEnvelope(c.h, c.kind, c.target, c.event, c.id, nil)
 		require.ErrorIs(t, err, ssekify.ErrTooLong, c.name)

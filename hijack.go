@@ -100,10 +100,63 @@ func (c *Conn) handOff(info ConnInfo) {
 	}
 }
 
-// kick starts a writer unless one runs.
+// kick starts a writer unless one runs. The goroutine is started by the
+// hub's starter (leanStarter), not here: a broadcast kicks every stream
+// whose writer went idle, and its caller should not pay a goroutine per
+// stream.
 func (c *Conn) kick() {
 	if l := c.lean; l.running.CompareAndSwap(false, true) {
-		go l.run()
+		c.hub.life.lean.start.add(l.run)
+	}
+}
+
+// leanStarter starts the writers that deliveries kicked: a caller queues
+// the writer's loop, and the first to find the starter idle starts one
+// goroutine that starts the queued writers, then ends once the queue is
+// empty. So a broadcast to n idle lean streams costs its caller n appends
+// and one goroutine, as waking n handler-path writers costs it n channel
+// sends; the goroutines themselves are started beside it.
+type leanStarter struct {
+	mu      sync.Mutex
+	queue   []func()
+	spare   []func() // the previous queue, emptied, reused
+	running bool
+}
+
+// add queues run to be started as a goroutine.
+func (s *leanStarter) add(run func()) {
+	s.mu.Lock()
+	s.queue = append(s.queue, run)
+	if s.running {
+		s.mu.Unlock()
+		return
+	}
+	s.running = true
+	s.mu.Unlock()
+	go s.startAll()
+}
+
+// startAll starts the queued writers until the queue is empty.
+func (s *leanStarter) startAll() {
+	for {
+		s.mu.Lock()
+		runs := s.queue
+		if len(runs) == 0 {
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+		s.queue, s.spare = s.spare, nil
+		s.mu.Unlock()
+		for i, run := range runs {
+			go run()
+			runs[i] = nil
+		}
+		s.mu.Lock()
+		if cap(runs) <= 4096 { // a burst's queue is not kept for ever
+			s.spare = runs[:0]
+		}
+		s.mu.Unlock()
 	}
 }
 

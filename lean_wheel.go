@@ -24,6 +24,7 @@ type leanHub struct {
 	stopped bool          // Shutdown: no more heartbeats, no poller
 	due     []*Conn       // reused by leanFire
 	poller  *poller       // the client-gone poller (lean_watch.go); nil without streams
+	start   leanStarter   // starts the writers that deliveries kick (hijack.go)
 }
 
 // wheelSlots is the number of slots: with wheelTick, one KeepAlive spans
