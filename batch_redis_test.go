@@ -169,3 +169,50 @@ func TestMalformedBatchMessage(t *testing.T) {
 		require.Equal(t, "one", text(t, ev))
 	}
 }
+
+// FuzzBatchMessage hands a hub arbitrary batch messages: it never panics,
+// and every framed envelope is either delivered or counted invalid, as is
+// a malformed header or length, which ends the message.
+func FuzzBatchMessage(f *testing.F) {
+	h := newHub(f, &ssekify.Options{InstanceID: "self"})
+	other := newHub(f, &ssekify.Options{InstanceID: "other"})
+	env := ssekify.LoggedEnvelope(other, "user", "u", []byte(`"x"`)).Env
+	plain, err := ssekify.EncodeEnvelope(other, "all", "", "", "", []byte(`1`))
+	require.NoError(f, err)
+	f.Add([]byte{1, 1})
+	f.Add(append([]byte{7, 1}, env...))
+	f.Add(append(append([]byte{7, 1}, env...), env...))
+	f.Add(append(append([]byte{7, 1}, byte(len(plain))), plain...))
+	f.Add([]byte{0, 1, 3, 2, 1})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before := h.Stats()
+		ssekify.ReceiveEnvelope(h, append([]byte{ssekify.EnvelopeBatch}, body...))
+		after := h.Stats()
+		handled := after.Received - before.Received + after.InvalidEnvelopes - before.InvalidEnvelopes
+		want := int64(0)
+		b := body
+		epoch, k := binary.Uvarint(b)
+		if k > 0 {
+			b = b[k:]
+		}
+		pos, k2 := binary.Uvarint(b)
+		if k <= 0 || k2 <= 0 || epoch == 0 || pos == 0 || uvLen(epoch) != k || uvLen(pos) != k2 {
+			want = 1 // the header
+		} else {
+			for b = b[k2:]; len(b) > 0; {
+				n, k := binary.Uvarint(b)
+				want++
+				if k <= 0 || uvLen(n) != k || n > uint64(len(b)-k) {
+					break
+				}
+				b = b[k+int(n):]
+			}
+		}
+		if handled != want {
+			t.Fatalf("%x: %d envelopes handled, want %d", body, handled, want)
+		}
+	})
+}
+
+// uvLen is the length of the shortest uvarint of v.
+func uvLen(v uint64) int { return len(binary.AppendUvarint(nil, v)) }

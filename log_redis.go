@@ -26,9 +26,9 @@ import (
 //	{ch}:t:u:<id>, ...  string: the newest position trimmed from that log
 //	{ch}:c              stream: the clock, (position, publisher ms) once a second
 //
-// An entry's id is "<position>-0"; its one field, e, is the whole envelope
-// (envelope.go) with its epoch and position, the bytes PUBLISH sent. The
-// position is one counter per channel, so one number orders every log of a
+// An entry's id is "<position>-0"; its one field is named by the event's
+// epoch and holds its envelope (envelope.go) in the framed form, the bytes
+// the batch message that published it carries. The position is one counter per channel, so one number orders every log of a
 // tenant and a token holds one Redis position whatever the stream reads.
 // The epoch is a random number set when the hash is created: a Redis that
 // lost its data (a restart without persistence) gets a new one, so a
