@@ -115,8 +115,9 @@ func trimKey(ch, log string) string {
 // publishScript appends and publishes a batch of events of one channel,
 // in order, in one atomic step. KEYS: meta, clock, then a (log, trim) pair
 // per log the batch touches. ARGV: channel, new epoch, max length, ttl ms,
-// clock length, now ms, trim slack, then two per event: the number of its
-// log's pair (1-based) and its framed envelope (envelope.go). It returns
+// clock length, now ms, trim slack, the publish command (PUBLISH, or
+// SPUBLISH on a Cluster), then two per event: the number of its log's pair
+// (1-based) and its framed envelope (envelope.go). It returns
 // {epoch, position} per event, flattened. uv writes a uvarint.
 //
 // The counter is raised once by the batch's size. Each event is XADDed to
@@ -144,7 +145,7 @@ local function uv(n)
   end
   return s .. string.char(n)
 end
-local n = (#ARGV - 7) / 2
+local n = (#ARGV - 8) / 2
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'sec')
 local epoch = meta[1]
 if not epoch then
@@ -157,8 +158,8 @@ local batch = string.char(` + strconv.Itoa(envelopeBatch) + `)
 local out, last, jumps = {}, {}, 0
 local msg = {batch .. uv(tonumber(epoch)) .. uv(pos + 1)}
 for i = 0, n - 1 do
-  local l = tonumber(ARGV[8 + 2 * i])
-  local log, env = KEYS[1 + 2 * l], ARGV[9 + 2 * i]
+  local l = tonumber(ARGV[9 + 2 * i])
+  local log, env = KEYS[1 + 2 * l], ARGV[10 + 2 * i]
   pos = pos + 1
   if maxlen > 0 then
     local r = redis.pcall('XADD', log, string.format('%d-0', pos), epoch, env)
@@ -168,7 +169,7 @@ for i = 0, n - 1 do
       epoch, pos, jumps = string.format('%d', tonumber(ARGV[2]) + jumps), base + 1, jumps + 1
       redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6], 'base', base, 'pos', pos + n - 1 - i)
       redis.call('XADD', log, string.format('%d-0', pos), epoch, env)
-      if #msg > 1 then redis.call('PUBLISH', ARGV[1], table.concat(msg)) end
+      if #msg > 1 then redis.call(ARGV[8], ARGV[1], table.concat(msg)) end
       msg = {batch .. uv(tonumber(epoch)) .. uv(pos)}
     end
   end
@@ -207,7 +208,7 @@ if ttl > 0 then
     redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], string.format('%d-0', pos), 't', ARGV[6])
   end
 end
-redis.call('PUBLISH', ARGV[1], table.concat(msg))
+redis.call(ARGV[8], ARGV[1], table.concat(msg))
 return out
 `)
 
@@ -260,12 +261,16 @@ return out
 
 // minRedisMajor is the oldest Redis the logs run on: Streams (XADD with
 // explicit ids, XRANGE with COUNT, XDEL) are Redis 5.0; scripts, HSET with
-// several fields and PEXPIRE are older.
-const minRedisMajor = 5
+// several fields and PEXPIRE are older. On a Cluster, sharded Pub/Sub
+// (SPUBLISH, SSUBSCRIBE) needs minClusterMajor.
+const (
+	minRedisMajor   = 5
+	minClusterMajor = 7
+)
 
 // ErrRedisTooOld is reported (wrapped in ErrBroker) when the Redis server
 // is older than the logs need.
-var ErrRedisTooOld = errors.New("ssekify: Redis too old for the logs (Redis 5.0 or newer is needed)")
+var ErrRedisTooOld = errors.New("ssekify: Redis too old for the logs (Redis 5.0 or newer is needed; 7.0 on a Cluster)")
 
 func (b *RedisBroker) appendPublish(ctx context.Context, channel, key string, env []byte, r logRetention) (uint64, uint64, error) {
 	if b.isClosed() {
@@ -326,13 +331,29 @@ func (b *RedisBroker) readLogs(ctx context.Context, channel string, keys []strin
 	return parseLogPage(res, len(keys))
 }
 
-// publishTo is the channel the publish script publishes on.
+// publishTo is the channel the publish script publishes on: on a Cluster
+// the shard channel of the channel's slot.
 func (b *RedisBroker) publishTo(channel string) string {
+	if b.sharded {
+		channel = shardChannel(channel)
+	}
 	if b.silent != nil {
 		return b.silent(channel)
 	}
 	return channel
 }
+
+// publishCommand is the command the publish script publishes with.
+func (b *RedisBroker) publishCommand() string {
+	if b.sharded {
+		return "SPUBLISH"
+	}
+	return "PUBLISH"
+}
+
+// shardChannel is the shard channel of a hub's channel: its hash tag, so
+// that it lives in the slot of the channel's keys.
+func shardChannel(channel string) string { return "{" + channel + "}" }
 
 // checkVersion reads the server's version once and refuses one older
 // than the logs need. A server that does not say is let through.
@@ -351,7 +372,11 @@ func (b *RedisBroker) checkVersion(ctx context.Context) error {
 	}
 	v := infoField(info, "redis_version")
 	major, _, _ := strings.Cut(v, ".")
-	if n, err := strconv.Atoi(major); err == nil && n < minRedisMajor {
+	least := minRedisMajor
+	if b.sharded {
+		least = minClusterMajor
+	}
+	if n, err := strconv.Atoi(major); err == nil && n < least {
 		b.tooOld = fmt.Errorf("%w: %w: the server is Redis %s", ErrBroker, ErrRedisTooOld, v)
 	}
 	b.versionKnown.Store(true)

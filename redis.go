@@ -56,6 +56,9 @@ type RedisBroker struct {
 	close     context.CancelFunc
 
 	pub pubBatcher // concurrent publishes (redis_batch.go)
+	// sharded: the client is a Cluster client, so the hub's channel is a
+	// shard channel (SPUBLISH, SSUBSCRIBE) in the slot of its logs.
+	sharded bool
 
 	versionMu    sync.Mutex // checkVersion (log_redis.go)
 	versionKnown atomic.Bool
@@ -97,8 +100,10 @@ func WithRedisHealthCheck(d time.Duration) RedisOption {
 //		Password:      os.Getenv("REDIS_PASSWORD"),
 //	})
 //
-// Cluster (PUBLISH reaches subscribers on every node; each seq key lives in
-// one slot):
+// Cluster (the hub's messages go by sharded Pub/Sub, Redis 7.0 or newer:
+// SPUBLISH on the shard channel "{"+Channel+"}", in the slot of the
+// channel's logs, so they stay on the shard that owns it; each seq key
+// lives in one slot):
 //
 //	client := redis.NewClusterClient(&redis.ClusterOptions{
 //		Addrs: []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
@@ -109,6 +114,7 @@ func WithRedisHealthCheck(d time.Duration) RedisOption {
 //	hub, err := ssekify.New(&ssekify.Options{Redis: ssekify.NewRedisBroker(client)})
 func NewRedisBroker(client redis.UniversalClient, opts ...RedisOption) *RedisBroker {
 	b := &RedisBroker{client: client, health: DefaultRedisHealthCheck}
+	_, b.sharded = client.(*redis.ClusterClient)
 	b.life, b.close = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(b)
@@ -174,12 +180,40 @@ func (b *RedisBroker) Publish(ctx context.Context, channel string, payload []byt
 // connection fails (it returns the error). It returns redis.ErrClosed after
 // Close.
 func (b *RedisBroker) Subscribe(ctx context.Context, channel string, handler func(payload []byte)) error {
-	return b.subscribeReady(ctx, channel, func(p []byte) error { handler(p); return nil }, nil)
+	return b.subscribe(ctx, channel, false, func(p []byte) error { handler(p); return nil }, nil)
 }
 
-// subscribeReady is Subscribe that calls ready, if not nil, once Redis has
-// confirmed the subscription; an error of ready or handler ends it.
+// subscribeReady subscribes to what the publish script of channel
+// publishes (publishTo): on a Cluster the shard channel. It calls ready,
+// if not nil, once Redis has confirmed the subscription; an error of ready
+// or handler ends it.
 func (b *RedisBroker) subscribeReady(ctx context.Context, channel string, handler func([]byte) error, ready func() error) error {
+	if b.sharded {
+		channel = shardChannel(channel)
+	}
+	return b.subscribe(ctx, channel, b.sharded, handler, ready)
+}
+
+// errShardMoved ends a subscription to a shard channel whose slot moved to
+// another node (Redis unsubscribed it): the hub subscribes again, there.
+var errShardMoved = errors.New("the shard channel's slot moved (sunsubscribe)")
+
+// reloadSlots makes a Cluster client read the slots' owners again: a shard
+// subscription that failed or was ended by Redis (the slot moved, a master
+// failed over) is made again on the owner of now. go-redis routes a
+// subscription by its cached map, which only its commands' MOVED replies
+// renew, and a hub that only subscribes sends none.
+func (b *RedisBroker) reloadSlots() {
+	if cc, ok := b.client.(*redis.ClusterClient); ok {
+		ctx, cancel := context.WithTimeout(b.life, 2*time.Second)
+		defer cancel()
+		cc.ReloadState(ctx)
+	}
+}
+
+// subscribe is Subscribe (SSUBSCRIBE when sharded) that calls ready, if
+// not nil, once Redis has confirmed the subscription.
+func (b *RedisBroker) subscribe(ctx context.Context, channel string, sharded bool, handler func([]byte) error, ready func() error) error {
 	if b.isClosed() {
 		return redis.ErrClosed
 	}
@@ -204,10 +238,17 @@ func (b *RedisBroker) subscribeReady(ctx context.Context, channel string, handle
 		case ctx.Err() != nil:
 			return nil
 		}
+		if sharded {
+			b.reloadSlots()
+		}
 		return err
 	}
-	if err := ps.Subscribe(ctx, channel); err != nil {
-		return ended(fmt.Errorf("subscribe %s: %w", channel, err))
+	join, kind := ps.Subscribe, "subscribe"
+	if sharded {
+		join, kind = ps.SSubscribe, "ssubscribe"
+	}
+	if err := join(ctx, channel); err != nil {
+		return ended(fmt.Errorf("%s %s: %w", kind, channel, err))
 	}
 	pinged := false // a PING is out since the last message
 	for {
@@ -233,10 +274,14 @@ func (b *RedisBroker) subscribeReady(ctx context.Context, channel string, handle
 				return ended(err)
 			}
 		case *redis.Subscription:
-			if m.Kind == "subscribe" && m.Channel == channel && ready != nil {
+			switch {
+			case m.Channel != channel:
+			case m.Kind == kind && ready != nil:
 				if err := ready(); err != nil {
 					return ended(err)
 				}
+			case m.Kind == "sunsubscribe":
+				return ended(fmt.Errorf("%s: %w", channel, errShardMoved))
 			}
 		}
 	}

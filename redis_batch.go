@@ -207,8 +207,8 @@ func (b *RedisBroker) newScriptCall(calls []*pubCall) *scriptCall {
 	}
 	r := first.r
 	s := &scriptCall{calls: calls, keys: []string{logMetaKey(first.channel), logClockKey(first.channel)}}
-	s.args = append(make([]any, 0, 7+2*len(calls)),
-		b.publishTo(first.channel), randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, now, r.slack())
+	s.args = append(make([]any, 0, 8+2*len(calls)),
+		b.publishTo(first.channel), randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, now, r.slack(), b.publishCommand())
 	logs := map[string]int{}
 	for _, c := range calls {
 		l, ok := logs[c.log]
