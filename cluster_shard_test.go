@@ -196,3 +196,116 @@ func migrateSlot(t *testing.T, c *redistest.Cluster, slot int64, src, dst string
 		do(addr, "CLUSTER", "SETSLOT", sl, "NODE", dstID)
 	}
 }
+
+// TestClusterFailover kills the master that owns the channel's slot while
+// events are published to a user with a stream open on another hub; its
+// replica takes over. Every publish that succeeded reaches the stream once,
+// in order, unless a gap event (a write the replica never got) told the
+// stream of the loss at its place; the subscriptions move to the new master.
+func TestClusterFailover(t *testing.T) {
+	c := redistest.StartClusterReplicas(t, 3, 1)
+	a := startNode(t, ssekify.NewRedisBroker(clusterClient(t, c)), nil)
+	b := startNode(t, ssekify.NewRedisBroker(clusterClient(t, c)), nil)
+	waitLinked(t, a.hub, b.hub, wait)
+	s := connect(t, b.srv, "u", "", nil)
+	ctx := context.Background()
+	tag := "{" + ssekify.DefaultChannel + "}"
+	owner, err := clusterClient(t, c).MasterForKey(ctx, tag)
+	require.NoError(t, err)
+	src := owner.Options().Addr
+	var victim *redistest.Server
+	for _, n := range c.Nodes {
+		if n.Addr == src {
+			victim = n
+		}
+	}
+	require.NotNil(t, victim)
+	var replica string
+	eventually(t, "the owner's replica in sync", func() bool {
+		for _, addr := range c.Addrs {
+			r, err := redistest.Do(addr, "", "INFO", "replication")
+			if err == nil && strings.Contains(fmt.Sprint(r), "master_port:"+strconv.Itoa(victim.Port)) &&
+				strings.Contains(fmt.Sprint(r), "master_link_status:up") {
+				replica = addr
+				return true
+			}
+		}
+		return false
+	})
+
+	var mu sync.Mutex
+	var ok []int
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 20000; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := a.hub.PublishToUser(pctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)})
+			cancel()
+			if err == nil {
+				mu.Lock()
+				ok = append(ok, i)
+				mu.Unlock()
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	victim.Kill()
+	redistest.WaitFor(t, 30*time.Second, "the replica promoted", func() bool {
+		r, err := redistest.Do(replica, "", "INFO", "replication")
+		return err == nil && strings.Contains(fmt.Sprint(r), "role:master")
+	})
+	mu.Lock()
+	promotedAt := len(ok)
+	mu.Unlock()
+	redistest.WaitFor(t, 30*time.Second, "publishes succeed on the new master", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ok) > promotedAt+50
+	})
+	close(stop)
+	<-done
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[int]bool{}
+	for _, i := range ok {
+		want[i] = true
+	}
+	last, gapAfter := -1, -1 // gapAfter: the last event received before the latest gap event
+	for len(want) > 0 {
+		ev, err := s.Next(10 * time.Second)
+		if err != nil {
+			break
+		}
+		x := text(t, ev)
+		if strings.HasPrefix(x, "gap:") {
+			gapAfter = last
+			continue
+		}
+		i, err := strconv.Atoi(strings.TrimPrefix(x, "e"))
+		require.NoError(t, err, x)
+		require.Greater(t, i, last, "in order, once")
+		last = i
+		if gapAfter >= 0 {
+			for j := range want {
+				if j > gapAfter && j < i {
+					delete(want, j) // told by the gap event, at its place
+				}
+			}
+		}
+		delete(want, i)
+	}
+	require.Empty(t, want, "successful publishes neither received nor told by a gap event")
+	t.Logf("%d publishes succeeded, %d after the promotion; a gap event: %v", len(ok), len(ok)-promotedAt, gapAfter >= 0)
+	redistest.WaitFor(t, 15*time.Second, "both hubs subscribed on the new master", func() bool {
+		r, err := redistest.Do(replica, "", "PUBSUB", "SHARDNUMSUB", tag)
+		return err == nil && fmt.Sprint(r) == fmt.Sprint([]any{tag, int64(2)})
+	})
+}

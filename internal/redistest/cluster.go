@@ -18,7 +18,7 @@ const (
 	slots = 16384
 )
 
-// Cluster is a Redis Cluster of masters only, each node a Server.
+// Cluster is a Redis Cluster (StartCluster, StartClusterReplicas), each node a Server.
 type Cluster struct {
 	// Addrs are the "host:port" addresses of the nodes.
 	Addrs []string
@@ -32,12 +32,20 @@ type Cluster struct {
 // or more nodes are joined with "redis-cli --cluster create"; one or two, which
 // redis-cli refuses, with CLUSTER ADDSLOTSRANGE and CLUSTER MEET.
 func StartCluster(t testing.TB, masters int) *Cluster {
+	return StartClusterReplicas(t, masters, 0)
+}
+
+// StartClusterReplicas is StartCluster with replicas replicas per master
+// (three masters at least when replicas > 0), so that a master can fail
+// over: every node knows every other one and reports cluster_state:ok.
+func StartClusterReplicas(t testing.TB, masters, replicas int) *Cluster {
 	t.Helper()
-	if masters < 1 {
-		t.Fatalf("redistest: StartCluster needs at least one master")
+	if masters < 1 || replicas > 0 && masters < 3 {
+		t.Fatalf("redistest: a cluster needs at least one master, three with replicas")
 	}
 	c := &Cluster{}
-	for i := 0; i < masters; i++ {
+	nodes := masters * (1 + replicas)
+	for i := 0; i < nodes; i++ {
 		n := Start(t, WithCluster())
 		c.Nodes = append(c.Nodes, n)
 		c.Addrs = append(c.Addrs, n.Addr)
@@ -48,7 +56,7 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 		ctx, cancel := context.WithTimeout(context.Background(), clusterCreateTimeout)
 		defer cancel()
 		args := append([]string{"--cluster", "create"}, c.Addrs...)
-		args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+		args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 		out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("redistest: redis-cli %v: %v\n%s", args, err, out)
@@ -70,7 +78,7 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 	WaitFor(t, clusterReadyTimeout, "cluster_state:ok on every node", func() bool {
 		for _, addr := range c.Addrs {
 			info, err := clusterInfo(addr)
-			if err != nil || info["cluster_state"] != "ok" || info["cluster_known_nodes"] != strconv.Itoa(masters) {
+			if err != nil || info["cluster_state"] != "ok" || info["cluster_known_nodes"] != strconv.Itoa(nodes) {
 				return false
 			}
 		}
