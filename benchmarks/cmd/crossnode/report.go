@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// report is everything one run measured.
+type report struct {
+	cfg          config
+	started      time.Time
+	elapsed      time.Duration
+	machine      machine
+	versions     []string // "module version" of the libraries under test
+	redisVersion string
+	latency      []latResult
+	throughput   []tpResult
+	failed       []string // libraries that could not be set up, and why
+}
+
+// machine describes where and on what code the run happened.
+type machine struct {
+	commit string // short hash of the root module's HEAD, or "?"
+	dirty  int    // files with uncommitted changes outside benchmarks/
+	given  bool   // commit came from -commit
+	goVer  string
+	cpus   int
+	model  string
+}
+
+// describeMachine finds the root module (the nearest directory at or above
+// the working directory whose go.mod declares github.com/ssekify/ssekify,
+// the replace target of the benchmarks module) and asks git for its HEAD
+// and for uncommitted changes outside benchmarks/. A non-empty commit
+// names a tree that is not a git checkout: it is reported as given.
+func describeMachine(commit string) machine {
+	m := machine{commit: "?", given: commit != "", goVer: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, cpus: runtime.NumCPU(), model: cpuModel()}
+	if m.given {
+		m.commit = commit
+		return m
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return m
+	}
+	for !isRootModule(filepath.Join(dir, "go.mod")) {
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return m
+		}
+		dir = parent
+	}
+	if out, err := exec.Command("git", "-C", dir, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		m.commit = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks").Output(); err == nil {
+		if s := strings.TrimSpace(string(out)); s != "" {
+			m.dirty = strings.Count(s, "\n") + 1
+		}
+	}
+	return m
+}
+
+// isRootModule reports whether path is a go.mod of the root module.
+func isRootModule(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "module github.com/ssekify/ssekify" {
+			return true
+		}
+	}
+	return false
+}
+
+// moduleVersions returns the versions this binary was built with of the
+// libraries under test and their Redis clients, from its build info.
+func moduleVersions() []string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return nil
+	}
+	want := []string{"github.com/ssekify/ssekify", "github.com/redis/go-redis/v9", "github.com/centrifugal/centrifuge", "github.com/redis/rueidis"}
+	var out []string
+	for _, path := range want {
+		for _, d := range bi.Deps {
+			if d.Path != path {
+				continue
+			}
+			v := d.Version
+			if d.Replace != nil {
+				v = "replaced by " + d.Replace.Path
+				if d.Replace.Version != "" {
+					v += " " + d.Replace.Version
+				}
+			}
+			out = append(out, path+" "+v)
+		}
+	}
+	return out
+}
+
+// fileTitle opens a results file the tool creates.
+const fileTitle = `# Cross-node latency: ssekify against centrifuge
+
+Written by ` + "`go run ./cmd/crossnode`" + ` (see benchmarks/README.md, "Cross-node latency against
+centrifuge"). One process starts its own redis-server on loopback and, for each library in turn
+(Redis flushed between them), two nodes on it, each with its own Redis connection and the
+library's Redis broker: node A publishes, node B serves one SSE client over HTTP on 127.0.0.1.
+Every run appends a section; compare rows of the same section, and look at more than one run
+before reading a small difference.
+`
+
+// appendReport appends text to path, creating it with fileTitle first.
+func appendReport(path, text string) error {
+	_, err := os.Stat(path)
+	prefix := ""
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		prefix = fileTitle
+	case err != nil:
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err = f.WriteString(prefix + "\n" + text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// markdown renders the report as one section headed by its start time.
+func (r *report) markdown() string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	m := r.machine
+	p("## Run of %s\n\n", r.started.Format("2006-01-02 15:04 MST"))
+	code := "commit `" + m.commit + "`"
+	if m.given {
+		code += " (given with -commit)"
+	}
+	if m.dirty > 0 {
+		code += fmt.Sprintf(" with uncommitted changes in %d file(s) outside benchmarks/", m.dirty)
+	}
+	cpu := fmt.Sprintf("%d CPUs", m.cpus)
+	if m.model != "" {
+		cpu += " (" + m.model + ")"
+	}
+	p("Root module at %s; %s; %s; redis-server %s (loopback, no persistence, shared by both libraries, FLUSHALL before each); "+
+		"payload %d B; run took %s.\n\n", code, m.goVer, cpu, r.redisVersion, r.cfg.size, r.elapsed.Round(time.Second))
+	if r.cfg.busy > 0 {
+		p("Before each scenario the tool waited (at most 20 s) until other processes took under %.0f%% of the machine's CPU; "+
+			"the *others* columns give their share during the scenario (? when it was too short to measure).\n\n", r.cfg.busy)
+	} else {
+		p("No wait for a quiet machine (-busy 0); the *others* columns give the other processes' CPU share during each scenario.\n\n")
+	}
+	if len(r.versions) > 0 {
+		p("Libraries: `%s`.\n\n", strings.Join(r.versions, "`, `"))
+	}
+	for _, f := range r.failed {
+		p("**Failed:** %s\n\n", clipText(f, 300))
+	}
+	if len(r.latency) > 0 {
+		r.renderLatency(&b)
+	}
+	if len(r.throughput) > 0 {
+		r.renderThroughput(&b)
+	}
+	r.renderRatios(&b)
+	return b.String()
+}
+
+// renderLatency writes the latency table, one row per library and run.
+func (r *report) renderLatency(b *strings.Builder) {
+	fmt.Fprintf(b, "### Publish-to-receive latency, node A → Redis → SSE client on node B\n\n")
+	fmt.Fprintf(b, "One stream on B (ssekify: a user stream, A calls `PublishToUser`; centrifuge: a server-side subscription to a personal channel, A calls `node.Publish`); "+
+		"%s per run, paced by a 1 ms ticker that hands what is due to the publisher goroutines. "+
+		"Latency: from just before the publish call (its time is in the payload) to the event's blank line on the client. "+
+		"*Lost*: not received within 5 s after the last publish (ssekify gap events, if any, are counted apart). "+
+		"*Reord*: received after a later-numbered event, with one publisher only. *Late*: how far publish calls started behind schedule (p99 / max). "+
+		"*Others*: the other processes' share of the machine's CPU during the run.\n\n", r.cfg.latTime)
+	fmt.Fprintf(b, "| library | offered /s | publishers | achieved /s | published | errors | received | lost | dup | reord | p50 ms ↓ | p99 ms ↓ | max ms ↓ | late p99 / max ms | others |\n")
+	fmt.Fprintf(b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, l := range r.latency {
+		if l.err != "" {
+			fmt.Fprintf(b, "| %s | %s | %d | failed: %s |||||||||||| %s |\n", l.lib, count(float64(l.rate)), l.pubs, clipText(l.err, 100), l.others)
+			continue
+		}
+		reord := "n/a"
+		if l.pubs == 1 {
+			reord = fmt.Sprint(l.reordered)
+		}
+		errs := fmt.Sprint(l.errs)
+		if l.firstErr != "" {
+			errs += " (" + clipText(l.firstErr, 60) + ")"
+		}
+		lost := fmt.Sprint(l.lost)
+		if l.gapEvents > 0 {
+			lost += fmt.Sprintf(" + %d announced by %d gap events", l.gapMissed, l.gapEvents)
+		}
+		fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s | %s | %s | %d | %s | **%s** | **%s** | %s | %s / %s | %s |\n",
+			l.lib, count(float64(l.rate)), l.pubs, count(l.achieved), count(float64(l.sent)), errs, count(float64(l.received)),
+			lost, l.dups, reord, ms(pct(l.lat, 50)), ms(pct(l.lat, 99)), ms(pct(l.lat, 100)),
+			ms(pct(l.lag, 99)), ms(pct(l.lag, 100)), l.others)
+	}
+	b.WriteString("\n")
+}
+
+// renderThroughput writes the throughput table, one row per library.
+func (r *report) renderThroughput(b *strings.Builder) {
+	fmt.Fprintf(b, "### Publish throughput from node A\n\n")
+	fmt.Fprintf(b, "At most %s events or %s, to 100 users (centrifuge: their personal channels) in turn, nobody subscribed. "+
+		"ssekify's `PublishToUser` returns once its Redis publish script ran (the event XADDed to the user's replay log and PUBLISHed; concurrent calls may share a script run); "+
+		"centrifuge's `node.Publish` (no history) once the broker's PUBLISH was answered. "+
+		"ssekify's hubs share one Redis channel, so hub B still receives and discards these events; "+
+		"centrifuge's node B subscribes per channel, so its PUBLISHes reach no subscriber.\n\n", count(float64(r.cfg.tpEvents)), r.cfg.tpTime)
+	fmt.Fprintf(b, "| library | publishers | published | errors | elapsed | events/s ↑ | call p50 µs ↓ | call p99 µs ↓ | others |\n")
+	fmt.Fprintf(b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, t := range r.throughput {
+		errs := fmt.Sprint(t.errs)
+		if t.firstErr != "" {
+			errs += " (" + clipText(t.firstErr, 60) + ")"
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | **%s** | %s | %s | %s |\n",
+			t.lib, t.publishers, count(float64(t.ok)), errs, t.elapsed.Round(time.Millisecond),
+			count(t.rate()), us(pct(t.calls, 50)), us(pct(t.calls, 99)), t.others)
+	}
+	b.WriteString("\n")
+}
+
+// rate is the successful publish calls per second.
+func (t tpResult) rate() float64 {
+	if t.elapsed <= 0 {
+		return 0
+	}
+	return float64(t.ok) / t.elapsed.Seconds()
+}
+
+// renderRatios writes ssekify ÷ centrifuge for the headline figures, when
+// both ran.
+func (r *report) renderRatios(b *strings.Builder) {
+	var parts []string
+	for _, s := range r.latency {
+		if s.lib != "ssekify" || s.err != "" {
+			continue
+		}
+		for _, c := range r.latency {
+			if c.lib == "centrifuge" && c.err == "" && c.rate == s.rate && c.pubs == s.pubs {
+				parts = append(parts, fmt.Sprintf("latency at %s/s (%d publisher(s)): p50 ×%s, p99 ×%s",
+					count(float64(s.rate)), s.pubs, ratio(pct(s.lat, 50), pct(c.lat, 50)), ratio(pct(s.lat, 99), pct(c.lat, 99))))
+			}
+		}
+	}
+	for _, s := range r.throughput {
+		for _, c := range r.throughput {
+			if s.lib == "ssekify" && c.lib == "centrifuge" && c.publishers == s.publishers {
+				parts = append(parts, fmt.Sprintf("throughput with %d publishers: events/s ×%s, call p50 ×%s, call p99 ×%s",
+					s.publishers, ratioF(s.rate(), c.rate()), ratio(pct(s.calls, 50), pct(c.calls, 50)), ratio(pct(s.calls, 99), pct(c.calls, 99))))
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "### ssekify ÷ centrifuge\n\n")
+	for _, s := range parts {
+		fmt.Fprintf(b, "- %s\n", s)
+	}
+	b.WriteString("\n")
+}
+
+// String formats the other processes' CPU share of a scenario, with the
+// wait for a quiet machine before it when there was one.
+func (w cpuShare) String() string {
+	s := "?"
+	if w.known {
+		s = fmt.Sprintf("%.0f%%", 100*w.share)
+	}
+	if w.waited >= 1500*time.Millisecond || !w.quiet {
+		s += fmt.Sprintf(" (waited %s", w.waited.Round(time.Second))
+		if !w.quiet {
+			s += ", not quiet"
+		}
+		s += ")"
+	}
+	return s
+}
+
+// ratio formats a ÷ b with two decimals, "—" when b is zero.
+func ratio(a, b time.Duration) string { return ratioF(float64(a), float64(b)) }
+
+// ratioF formats a ÷ b with two decimals, "—" when b is zero.
+func ratioF(a, b float64) string {
+	if b == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+// pct returns the p-th percentile (nearest rank) of sorted, 0 if empty.
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p/100*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// count formats n briefly: 1234567 → "1.23 M", 12345 → "12.3 k".
+func count(n float64) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.2f M", n/1e6)
+	case n >= 1e4:
+		return fmt.Sprintf("%.1f k", n/1e3)
+	case n == float64(int64(n)):
+		return fmt.Sprintf("%d", int64(n))
+	default:
+		return fmt.Sprintf("%.0f", n)
+	}
+}
+
+// ms formats d in milliseconds with about three significant digits.
+func ms(d time.Duration) string { return sig3(float64(d) / 1e6) }
+
+// us formats d in microseconds with about three significant digits.
+func us(d time.Duration) string { return sig3(float64(d) / 1e3) }
+
+// sig3 formats v with about three significant digits.
+func sig3(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// clipText shortens s to at most n bytes for a table cell, without pipes
+// or newlines.
+func clipText(s string, n int) string {
+	s = strings.NewReplacer("|", "/", "\n", " ").Replace(s)
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
