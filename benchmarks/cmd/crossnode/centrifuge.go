@@ -25,16 +25,28 @@ func personalChannel(user string) string { return "user:" + user }
 // the request context, and OnConnecting subscribes the connection on the
 // server side to its user's personal channel.
 type centrifugePair struct {
+	// history: publish with centrifuge.WithHistory(historySize, historyTTL),
+	// which keeps a stream per channel in Redis (a Lua script, as the
+	// ssekify logs), so that a client can recover what it missed.
+	history        bool
 	nodeA, nodeB   *centrifuge.Node
 	shardA, shardB *centrifuge.RedisShard
 	srv            *http.Server
 	base           string
 }
 
+// historySize and historyTTL are the history of centrifuge-history: the
+// bounds of ssekify's logs by default (RecentBufferSize, RecentTTL).
+const (
+	historySize = 4096
+	historyTTL  = 30 * time.Minute
+)
+
 // newCentrifugePair starts the two nodes on the Redis server at addr and
-// B's HTTP server. On error, what was started is closed.
-func newCentrifugePair(addr string) (_ *centrifugePair, err error) {
-	p := &centrifugePair{}
+// B's HTTP server; history makes its publishes keep the channel's history.
+// On error, what was started is closed.
+func newCentrifugePair(addr string, history bool) (_ *centrifugePair, err error) {
+	p := &centrifugePair{history: history}
 	defer func() {
 		if err != nil {
 			p.close()
@@ -105,7 +117,11 @@ func newCentrifugeNode(name, addr string) (*centrifuge.Node, *centrifuge.RedisSh
 // when the broker accepted the publication. The context is not used:
 // node.Publish takes none, and the shard's I/O timeout bounds it.
 func (p *centrifugePair) publish(_ context.Context, user string, payload []byte) error {
-	_, err := p.nodeA.Publish(personalChannel(user), payload)
+	var opts []centrifuge.PublishOption
+	if p.history {
+		opts = append(opts, centrifuge.WithHistory(historySize, historyTTL))
+	}
+	_, err := p.nodeA.Publish(personalChannel(user), payload, opts...)
 	return err
 }
 

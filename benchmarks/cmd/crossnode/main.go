@@ -72,7 +72,7 @@ type config struct {
 type latRun struct{ rate, pubs int }
 
 // allLibs lists the libraries in the order they run by default.
-var allLibs = []string{"ssekify", "centrifuge"}
+var allLibs = []string{"ssekify", "centrifuge", "centrifuge-history"}
 
 // env is what every library's run shares: the flags, the Redis server, an
 // admin client of it (INFO, FLUSHALL; never used by a library) and the
@@ -199,7 +199,9 @@ func (e *env) runLib(ctx context.Context, lib string, rep *report) error {
 	case "ssekify":
 		p, err = newSsekifyPair(e.redis.addr)
 	case "centrifuge":
-		p, err = newCentrifugePair(e.redis.addr)
+		p, err = newCentrifugePair(e.redis.addr, false)
+	case "centrifuge-history":
+		p, err = newCentrifugePair(e.redis.addr, true)
 	}
 	if err != nil {
 		return err

@@ -227,7 +227,8 @@ func (r *report) renderThroughput(b *strings.Builder) {
 	fmt.Fprintf(b, "### Publish throughput from node A\n\n")
 	fmt.Fprintf(b, "At most %s events or %s, to 100 users (centrifuge: their personal channels) in turn, nobody subscribed. "+
 		"ssekify's `PublishToUser` returns once its Redis publish script ran (the event XADDed to the user's replay log and PUBLISHed; concurrent calls may share a script run); "+
-		"centrifuge's `node.Publish` (no history) once the broker's PUBLISH was answered. "+
+		"centrifuge's `node.Publish` once the broker's PUBLISH was answered (`centrifuge`: no history), "+
+		"or once its history script (the publication added to the channel's stream, 4096 kept for 30 min, as ssekify's logs by default) ran (`centrifuge-history`). "+
 		"ssekify's hubs share one Redis channel, so hub B still receives and discards these events; "+
 		"centrifuge's node B subscribes per channel, so its PUBLISHes reach no subscriber.\n\n", count(float64(r.cfg.tpEvents)), r.cfg.tpTime)
 	fmt.Fprintf(b, "| library | publishers | published | errors | elapsed | events/s ↑ | call p50 µs ↓ | call p99 µs ↓ | others |\n")
@@ -252,8 +253,8 @@ func (t tpResult) rate() float64 {
 	return float64(t.ok) / t.elapsed.Seconds()
 }
 
-// renderRatios writes ssekify ÷ centrifuge for the headline figures, when
-// both ran.
+// renderRatios writes ssekify ÷ each centrifuge variant for the headline
+// figures, when both ran.
 func (r *report) renderRatios(b *strings.Builder) {
 	var parts []string
 	for _, s := range r.latency {
@@ -261,17 +262,17 @@ func (r *report) renderRatios(b *strings.Builder) {
 			continue
 		}
 		for _, c := range r.latency {
-			if c.lib == "centrifuge" && c.err == "" && c.rate == s.rate && c.pubs == s.pubs {
-				parts = append(parts, fmt.Sprintf("latency at %s/s (%d publisher(s)): p50 ×%s, p99 ×%s",
-					count(float64(s.rate)), s.pubs, ratio(pct(s.lat, 50), pct(c.lat, 50)), ratio(pct(s.lat, 99), pct(c.lat, 99))))
+			if strings.HasPrefix(c.lib, "centrifuge") && c.err == "" && c.rate == s.rate && c.pubs == s.pubs {
+				parts = append(parts, fmt.Sprintf("÷ %s, latency at %s/s (%d publisher(s)): p50 ×%s, p99 ×%s",
+					c.lib, count(float64(s.rate)), s.pubs, ratio(pct(s.lat, 50), pct(c.lat, 50)), ratio(pct(s.lat, 99), pct(c.lat, 99))))
 			}
 		}
 	}
 	for _, s := range r.throughput {
 		for _, c := range r.throughput {
-			if s.lib == "ssekify" && c.lib == "centrifuge" && c.publishers == s.publishers {
-				parts = append(parts, fmt.Sprintf("throughput with %d publishers: events/s ×%s, call p50 ×%s, call p99 ×%s",
-					s.publishers, ratioF(s.rate(), c.rate()), ratio(pct(s.calls, 50), pct(c.calls, 50)), ratio(pct(s.calls, 99), pct(c.calls, 99))))
+			if s.lib == "ssekify" && strings.HasPrefix(c.lib, "centrifuge") && c.publishers == s.publishers {
+				parts = append(parts, fmt.Sprintf("÷ %s, throughput with %d publishers: events/s ×%s, call p50 ×%s, call p99 ×%s",
+					c.lib, s.publishers, ratioF(s.rate(), c.rate()), ratio(pct(s.calls, 50), pct(c.calls, 50)), ratio(pct(s.calls, 99), pct(c.calls, 99))))
 			}
 		}
 	}
