@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/centrifugal/centrifuge v0.40.1
 	github.com/r3labs/sse/v2 v2.10.0
+	github.com/redis/go-redis/v9 v9.22.0
 	github.com/ssekify/ssekify v0.0.0-00010101000000-000000000000
 	github.com/tmaxmax/go-sse v0.12.0
 )
@@ -22,7 +23,6 @@ require (
 	github.com/prometheus/common v0.72.1 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/quagmt/udecimal v1.10.1 // indirect
-	github.com/redis/go-redis/v9 v9.22.0 // indirect
 	github.com/redis/rueidis v1.0.79 // indirect
 	go.uber.org/atomic v1.11.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
