@@ -42,7 +42,7 @@ func TestInstancesMeetOnTheCluster(t *testing.T) {
 	c := extest.Client(t)
 	alice := extest.Connect(t, c, one+"/sse?userId=alice", nil)
 	bob := extest.Connect(t, c, two+"/sse?userId=bob", nil)
-	extest.WaitSubscribers(t, cluster.Addrs, "", ssekify.DefaultChannel, 2)
+	extest.WaitShardSubscribers(t, cluster.Addrs, "", ssekify.DefaultChannel, 2)
 
 	st, ans := extest.Post(t, c, two+"/notify/alice", `{"msg":"from two"}`)
 	extest.Want(t, st, ans, "ok", true)

@@ -213,6 +213,29 @@ func Subscribers(addrs []string, password, channel string) int64 {
 	return n
 }
 
+// ShardSubscribers returns how many clients of the Cluster nodes at addrs
+// are subscribed to the shard channel of a hub's channel ("{"+channel+"}",
+// where a hub on a Cluster subscribes), summed over the nodes.
+func ShardSubscribers(addrs []string, password, channel string) int64 {
+	var n int64
+	for _, a := range addrs {
+		v, err := redistest.Do(a, password, "PUBSUB", "SHARDNUMSUB", "{"+channel+"}")
+		if list, ok := v.([]any); err == nil && ok && len(list) == 2 {
+			if c, ok := list[1].(int64); ok {
+				n += c
+			}
+		}
+	}
+	return n
+}
+
+// WaitShardSubscribers is WaitSubscribers for hubs on a Cluster, which
+// subscribe to their channel's shard channel (SSUBSCRIBE).
+func WaitShardSubscribers(t testing.TB, addrs []string, password, channel string, n int64) {
+	t.Helper()
+	Eventually(t, "shard subscribers of "+channel, func() bool { return ShardSubscribers(addrs, password, channel) >= n })
+}
+
 // WaitSubscribers waits until at least n clients are subscribed to channel:
 // a hub subscribes in the background, and a message published before its
 // subscription is active never reaches it (Redis Pub/Sub keeps nothing).
