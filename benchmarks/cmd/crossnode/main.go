@@ -49,6 +49,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
+	"github.com/ssekify/ssekify/benchmarks/internal/redisproc"
 )
 
 // config holds the command's flags.
@@ -79,7 +82,7 @@ var allLibs = []string{"ssekify", "centrifuge", "centrifuge-history"}
 // HTTP client of the streams.
 type env struct {
 	cfg   config
-	redis *redisServer
+	redis *redisproc.Server
 	admin *redis.Client
 	hc    *http.Client
 }
@@ -152,19 +155,19 @@ func run(ctx context.Context, c config) (*report, error) {
 	}
 	started := time.Now()
 	rep := &report{cfg: c, started: started.UTC(), machine: describeMachine(c.commit), versions: moduleVersions()}
-	srv, err := startRedis(ctx, c.redisServer)
+	srv, err := redisproc.Start(ctx, c.redisServer, "crossnode")
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	watchdog := time.AfterFunc(c.timeout+30*time.Second, func() {
 		log.Printf("the run overstayed -timeout %v by 30 s: killing redis-server and exiting", c.timeout)
-		srv.stop()
+		srv.Stop()
 		os.Exit(2)
 	})
 	defer watchdog.Stop()
-	log.Printf("redis-server on %s (pid %d)", srv.addr, srv.pid())
-	e := &env{cfg: c, redis: srv, admin: redis.NewClient(&redis.Options{Addr: srv.addr}), hc: newHTTPClient()}
+	log.Printf("redis-server on %s (pid %d)", srv.Addr, srv.PID())
+	e := &env{cfg: c, redis: srv, admin: redis.NewClient(&redis.Options{Addr: srv.Addr}), hc: newHTTPClient()}
 	defer e.admin.Close()
 	rep.redisVersion = redisVersion(ctx, e.admin)
 
@@ -197,11 +200,11 @@ func (e *env) runLib(ctx context.Context, lib string, rep *report) error {
 	var err error
 	switch lib {
 	case "ssekify":
-		p, err = newSsekifyPair(e.redis.addr)
+		p, err = newSsekifyPair(e.redis.Addr)
 	case "centrifuge":
-		p, err = newCentrifugePair(e.redis.addr, false)
+		p, err = newCentrifugePair(e.redis.Addr, false)
 	case "centrifuge-history":
-		p, err = newCentrifugePair(e.redis.addr, true)
+		p, err = newCentrifugePair(e.redis.Addr, true)
 	}
 	if err != nil {
 		return err
@@ -212,9 +215,9 @@ func (e *env) runLib(ctx context.Context, lib string, rep *report) error {
 			return nil
 		}
 		w := e.quiet(ctx, lib, fmt.Sprintf("latency %d/s", r.rate))
-		before := sampleCPU(e.redis.pid())
+		before := cpuload.Take(e.redis.PID())
 		res := e.latency(ctx, lib, p, r.rate, e.cfg.latTime, r.pubs)
-		res.others = w.measured(before, sampleCPU(e.redis.pid()))
+		res.others = w.measured(before, cpuload.Take(e.redis.PID()))
 		log.Printf("%s latency %d/s ×%d: received %d of %d, p50 %s ms, p99 %s ms%s", lib, r.rate, r.pubs,
 			res.received, res.sent, ms(pct(res.lat, 50)), ms(pct(res.lat, 99)), errNote(res.err))
 		rep.latency = append(rep.latency, res)
@@ -223,9 +226,9 @@ func (e *env) runLib(ctx context.Context, lib string, rep *report) error {
 		return nil
 	}
 	w := e.quiet(ctx, lib, "throughput")
-	before := sampleCPU(e.redis.pid())
+	before := cpuload.Take(e.redis.PID())
 	res := e.throughput(ctx, lib, p, e.cfg.tpPubs, e.cfg.tpEvents, e.cfg.tpTime)
-	res.others = w.measured(before, sampleCPU(e.redis.pid()))
+	res.others = w.measured(before, cpuload.Take(e.redis.PID()))
 	log.Printf("%s throughput ×%d: %d events in %v, %d errors", lib, res.publishers, res.ok, res.elapsed.Round(time.Millisecond), res.errs)
 	rep.throughput = append(rep.throughput, res)
 	return nil
@@ -250,8 +253,8 @@ type cpuShare struct {
 }
 
 // measured returns w with the other processes' share between a and b.
-func (w cpuShare) measured(a, b cpuSample) cpuShare {
-	w.share, w.known = othersShare(a, b)
+func (w cpuShare) measured(a, b cpuload.Sample) cpuShare {
+	w.share, w.known = cpuload.OthersShare(a, b, 40)
 	return w
 }
 
@@ -261,30 +264,11 @@ func (e *env) quiet(ctx context.Context, lib, what string) cpuShare {
 	if e.cfg.busy <= 0 {
 		return cpuShare{quiet: true}
 	}
-	waited, ok := waitQuiet(ctx, e.redis.pid(), e.cfg.busy/100, 20*time.Second)
+	waited, ok := cpuload.WaitQuiet(ctx, e.redis.PID(), e.cfg.busy/100, 20*time.Second)
 	if !ok {
 		log.Printf("other processes still take more than %.0f%% of the CPU after %v: running %s %s anyway", e.cfg.busy, waited.Round(time.Second), lib, what)
 	}
 	return cpuShare{waited: waited, quiet: ok}
-}
-
-// waitQuiet waits, in windows of 1 s and for at most limit, until other
-// processes took less than share of the machine's CPU in a window. It
-// returns how long it waited and whether the machine was quiet.
-func waitQuiet(ctx context.Context, redisPID int, share float64, limit time.Duration) (time.Duration, bool) {
-	start := time.Now()
-	for time.Since(start) < limit && ctx.Err() == nil {
-		a := sampleCPU(redisPID)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-		sh, ok := othersShare(a, sampleCPU(redisPID))
-		if !ok || sh < share {
-			return time.Since(start), true
-		}
-	}
-	return time.Since(start), false
 }
 
 // parseList splits a comma-separated list and checks every item is known

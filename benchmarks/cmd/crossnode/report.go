@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
 )
 
 // report is everything one run measured.
@@ -43,7 +45,7 @@ type machine struct {
 // and for uncommitted changes outside benchmarks/. A non-empty commit
 // names a tree that is not a git checkout: it is reported as given.
 func describeMachine(commit string) machine {
-	m := machine{commit: "?", given: commit != "", goVer: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, cpus: runtime.NumCPU(), model: cpuModel()}
+	m := machine{commit: "?", given: commit != "", goVer: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, cpus: runtime.NumCPU(), model: cpuload.Model()}
 	if m.given {
 		m.commit = commit
 		return m

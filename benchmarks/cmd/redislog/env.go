@@ -13,6 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/ssekify/ssekify"
 	"github.com/ssekify/ssekify/benchmarks/internal/wire"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/redisproc"
 )
 
 // env is what every scenario runs on: the Redis server, two hubs on it
@@ -20,7 +22,7 @@ import (
 // 127.0.0.1, and an HTTP client for streams.
 type env struct {
 	cfg            config
-	redis          *redisServer
+	redis          *redisproc.Server
 	admin          *redis.Client // INFO and DBSIZE, never used by a hub
 	clientA        *redis.Client
 	clientB        *redis.Client
@@ -42,12 +44,12 @@ func setup(ctx context.Context, c config) (_ *env, err error) {
 			e.close()
 		}
 	}()
-	if e.redis, err = startRedis(ctx, c.redisServer); err != nil {
+	if e.redis, err = redisproc.Start(ctx, c.redisServer, "redislog"); err != nil {
 		return nil, err
 	}
-	log.Printf("redis-server on %s (pid %d)", e.redis.addr, e.redis.pid())
+	log.Printf("redis-server on %s (pid %d)", e.redis.Addr, e.redis.PID())
 	newClient := func() *redis.Client {
-		return redis.NewClient(&redis.Options{Addr: e.redis.addr})
+		return redis.NewClient(&redis.Options{Addr: e.redis.Addr})
 	}
 	e.admin, e.clientA, e.clientB = newClient(), newClient(), newClient()
 	if e.hubA, err = ssekify.New(&ssekify.Options{Redis: ssekify.NewRedisBroker(e.clientA)}); err != nil {
@@ -126,7 +128,7 @@ func (e *env) publishUser(ctx context.Context, user string, seq int64) error {
 
 // redisVersion returns INFO server's redis_version.
 func (e *env) redisVersion(ctx context.Context) string {
-	m, err := info(ctx, e.admin, "server")
+	m, err := redisproc.Info(ctx, e.admin, "server")
 	if err != nil {
 		return "?"
 	}
@@ -153,7 +155,7 @@ func (e *env) close() {
 			_ = c.Close()
 		}
 	}
-	e.redis.stop()
+	e.redis.Stop()
 }
 
 // waitReceived waits until B's Stats().Received is at least from+want, or

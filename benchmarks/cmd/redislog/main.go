@@ -36,6 +36,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
 )
 
 // config holds the command's flags.
@@ -164,12 +166,12 @@ func run(ctx context.Context, c config) (*report, error) {
 		waited := time.Duration(0)
 		if c.busy > 0 {
 			var quiet bool
-			if waited, quiet = waitQuiet(ctx, e.redis.pid(), c.busy/100, 20*time.Second); !quiet {
+			if waited, quiet = cpuload.WaitQuiet(ctx, e.redis.PID(), c.busy/100, 20*time.Second); !quiet {
 				log.Printf("other processes still take more than %.0f%% of the CPU after %v: running %s anyway", c.busy, waited.Round(time.Second), s)
 			}
 		}
 		log.Printf("scenario %s", s)
-		before := sampleCPU(e.redis.pid())
+		before := cpuload.Take(e.redis.PID())
 		switch s {
 		case "throughput":
 			rep.throughput = append(rep.throughput,
@@ -196,32 +198,13 @@ func run(ctx context.Context, c config) (*report, error) {
 			}
 			rep.bench = append(rep.bench, redisBenchmark(ctx, c.redisBench, e.redis, c.benchN, 16, c.size, "4-command script", scriptCommand))
 		}
-		if sh, ok := othersShare(before, sampleCPU(e.redis.pid())); ok {
+		if sh, ok := cpuload.OthersShare(before, cpuload.Take(e.redis.PID()), 100); ok {
 			rep.others = append(rep.others, scenarioCPU{name: s, share: sh, waited: waited})
 		}
 	}
 	rep.statsA, rep.statsB = e.hubA.Stats(), e.hubB.Stats()
 	rep.elapsed = time.Since(started)
 	return rep, runErr
-}
-
-// waitQuiet waits, in windows of 1 s and for at most limit, until other
-// processes took less than share of the machine's CPU in a window. It
-// returns how long it waited and whether the machine was quiet.
-func waitQuiet(ctx context.Context, redisPID int, share float64, limit time.Duration) (time.Duration, bool) {
-	start := time.Now()
-	for time.Since(start) < limit && ctx.Err() == nil {
-		a := sampleCPU(redisPID)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-		sh, ok := othersShare(a, sampleCPU(redisPID))
-		if !ok || sh < share {
-			return time.Since(start), true
-		}
-	}
-	return time.Since(start), false
 }
 
 // parseList splits a comma-separated list and checks every item is known.

@@ -1,132 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/redisproc"
 )
-
-// redisServer is the redis-server process the tool starts for itself, on a
-// free loopback port, without persistence.
-type redisServer struct {
-	cmd    *exec.Cmd
-	addr   string
-	port   int
-	dir    string
-	stderr bytes.Buffer
-	exited chan struct{}
-}
-
-// startRedis starts bin (redis-server) on a free port of 127.0.0.1 with no
-// RDB or AOF file, in a temporary directory, and waits (at most 10 s) until
-// it answers PING. The process is killed by stop, and by the kernel if this
-// process dies first (Linux).
-func startRedis(ctx context.Context, bin string) (*redisServer, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "redislog-")
-	if err != nil {
-		return nil, err
-	}
-	s := &redisServer{addr: "127.0.0.1:" + strconv.Itoa(port), port: port, dir: dir, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin,
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir,
-		"--daemonize", "no", "--loglevel", "warning")
-	s.cmd.Stdout = &s.stderr
-	s.cmd.Stderr = &s.stderr
-	setParentDeathSignal(s.cmd)
-	if err := s.cmd.Start(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-
-	c := redis.NewClient(&redis.Options{Addr: s.addr, DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		err := c.Ping(pctx).Err()
-		cancel()
-		if err == nil {
-			return s, nil
-		}
-		select {
-		case <-s.exited:
-			s.stop()
-			return nil, fmt.Errorf("redis-server exited: %s", strings.TrimSpace(s.stderr.String()))
-		case <-ctx.Done():
-			s.stop()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("redis-server on %s did not answer PING within 10s: %w", s.addr, err)
-		}
-	}
-}
-
-// stop kills the server, waits (at most 5 s) for it to exit and removes its
-// directory. It may be called more than once.
-func (s *redisServer) stop() {
-	if s == nil || s.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-s.exited:
-	default:
-		_ = s.cmd.Process.Kill()
-		select {
-		case <-s.exited:
-		case <-time.After(5 * time.Second):
-		}
-	}
-	_ = os.RemoveAll(s.dir)
-}
-
-// pid returns the server's process id.
-func (s *redisServer) pid() int { return s.cmd.Process.Pid }
-
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// info returns the fields of INFO section as a map.
-func info(ctx context.Context, c *redis.Client, section string) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	s, err := c.Info(ctx, section).Result()
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[string]string)
-	for _, line := range strings.Split(s, "\n") {
-		line = strings.TrimSpace(line)
-		if k, v, ok := strings.Cut(line, ":"); ok && !strings.HasPrefix(line, "#") {
-			m[k] = v
-		}
-	}
-	return m, nil
-}
 
 // memSample is what the memory scenario reads of Redis.
 type memSample struct {
@@ -135,7 +21,7 @@ type memSample struct {
 
 // usedMemory reads INFO memory and DBSIZE.
 func usedMemory(ctx context.Context, c *redis.Client) (memSample, error) {
-	m, err := info(ctx, c, "memory")
+	m, err := redisproc.Info(ctx, c, "memory")
 	if err != nil {
 		return memSample{}, err
 	}
@@ -181,7 +67,7 @@ var publishCommand = []string{"PUBLISH", "redislog:ref"}
 // trip, quiet output, within 90 s. redis-benchmark's own "-t publish"
 // prints nothing (7.0 has no such test), hence the explicit command. A
 // missing binary is not an error: the result says it was skipped.
-func redisBenchmark(ctx context.Context, bin string, s *redisServer, requests, pipeline, size int, what string, command []string) benchResult {
+func redisBenchmark(ctx context.Context, bin string, s *redisproc.Server, requests, pipeline, size int, what string, command []string) benchResult {
 	r := benchResult{what: what, pipeline: pipeline}
 	if bin == "" || bin == "-" {
 		r.skipped = "disabled (-redis-benchmark -)"
@@ -192,14 +78,14 @@ func redisBenchmark(ctx context.Context, bin string, s *redisServer, requests, p
 		r.skipped = bin + " not installed"
 		return r
 	}
-	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.port), "-n", strconv.Itoa(requests),
+	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-n", strconv.Itoa(requests),
 		"-c", "64", "-P", strconv.Itoa(pipeline), "-q"}
 	args = append(args, command...)
 	r.cmd = "redis-benchmark " + strings.Join(args, " ") + " <" + strconv.Itoa(size) + " B>"
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, append(args, strings.Repeat("x", size))...)
-	setParentDeathSignal(cmd)
+	redisproc.KillWithParent(cmd)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		r.skipped = fmt.Sprintf("failed: %v", err)

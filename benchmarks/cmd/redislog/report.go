@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/ssekify/ssekify"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
 )
 
 // report is everything one run measured.
@@ -59,7 +61,7 @@ type machine struct {
 // names a tree that is not a git checkout (git archive): it is reported as
 // given.
 func describeMachine(commit string) machine {
-	m := machine{commit: "?", given: commit != "", goVer: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, cpus: runtime.NumCPU(), model: cpuModel()}
+	m := machine{commit: "?", given: commit != "", goVer: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, cpus: runtime.NumCPU(), model: cpuload.Model()}
 	dir, err := os.Getwd()
 	if err != nil {
 		return m

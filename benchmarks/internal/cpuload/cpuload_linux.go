@@ -1,40 +1,35 @@
-package main
+// Package cpuload measures what share of the machine's CPU other
+// processes take while a benchmark runs (Linux: /proc), so that a report
+// can say how quiet the machine was, and waits for a quiet machine.
+package cpuload
 
 import (
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
-// setParentDeathSignal makes the kernel kill cmd when this process dies,
-// so a killed run never leaves a redis-server behind.
-func setParentDeathSignal(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
-
-// cpuSample is the machine's busy and total CPU time and that of the
-// processes of this run (this one, its waited-for children and the
+// Sample is the machine's busy and total CPU time and that of the
+// processes of a run (this one, its waited-for children and the
 // redis-server), in clock ticks.
-type cpuSample struct {
+type Sample struct {
 	busy, total, ours int64
 	ok                bool
 }
 
-// sampleCPU reads /proc/stat and the /proc/<pid>/stat of this process and
+// Take reads /proc/stat and the /proc/<pid>/stat of this process and
 // of redisPID.
-func sampleCPU(redisPID int) cpuSample {
+func Take(redisPID int) Sample {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return cpuSample{}
+		return Sample{}
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
 	if len(f) < 8 || f[0] != "cpu" {
-		return cpuSample{}
+		return Sample{}
 	}
-	var s cpuSample
+	var s Sample
 	for i, v := range f[1:] {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		if i < 8 { // user nice system idle iowait irq softirq steal
@@ -79,10 +74,12 @@ func procTicks(pid string, children bool) (int64, bool) {
 	return t, true
 }
 
-// othersShare returns the share (0..1) of the machine's CPU that other
-// processes used between a and b, and whether it could be measured.
-func othersShare(a, b cpuSample) (float64, bool) {
-	if !a.ok || !b.ok || b.total-a.total < 40 { // under ~0.2 s of 2 CPUs: too coarse
+// OthersShare returns the share (0..1) of the machine's CPU that other
+// processes used between a and b, and whether it could be measured: not
+// when fewer than minTicks clock ticks of all CPUs passed (100 is about
+// 0.5 s of 2 CPUs).
+func OthersShare(a, b Sample, minTicks int64) (float64, bool) {
+	if !a.ok || !b.ok || b.total-a.total < minTicks {
 		return 0, false
 	}
 	others := (b.busy - a.busy) - (b.ours - a.ours)
@@ -92,8 +89,8 @@ func othersShare(a, b cpuSample) (float64, bool) {
 	return float64(others) / float64(b.total-a.total), true
 }
 
-// cpuModel returns the CPU model name from /proc/cpuinfo, or "".
-func cpuModel() string {
+// Model returns the CPU model name from /proc/cpuinfo, or "".
+func Model() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
 		return ""
