@@ -52,6 +52,8 @@ import (
 
 	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
 	"github.com/ssekify/ssekify/benchmarks/internal/redisproc"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/mdfmt"
 )
 
 // config holds the command's flags.
@@ -133,7 +135,7 @@ func main() {
 	text := rep.markdown()
 	fmt.Print(text)
 	if c.out != "" {
-		if werr := appendReport(c.out, text); werr != nil {
+		if werr := mdfmt.Append(c.out, fileTitle, text); werr != nil {
 			log.Print(werr)
 			os.Exit(1)
 		}
@@ -219,7 +221,7 @@ func (e *env) runLib(ctx context.Context, lib string, rep *report) error {
 		res := e.latency(ctx, lib, p, r.rate, e.cfg.latTime, r.pubs)
 		res.others = w.measured(before, cpuload.Take(e.redis.PID()))
 		log.Printf("%s latency %d/s ×%d: received %d of %d, p50 %s ms, p99 %s ms%s", lib, r.rate, r.pubs,
-			res.received, res.sent, ms(pct(res.lat, 50)), ms(pct(res.lat, 99)), errNote(res.err))
+			res.received, res.sent, mdfmt.Ms(mdfmt.Pct(res.lat, 50)), mdfmt.Ms(mdfmt.Pct(res.lat, 99)), errNote(res.err))
 		rep.latency = append(rep.latency, res)
 	}
 	if ctx.Err() != nil {

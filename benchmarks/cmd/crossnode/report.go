@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/mdfmt"
 )
 
 // report is everything one run measured.
@@ -126,27 +126,6 @@ Every run appends a section; compare rows of the same section, and look at more 
 before reading a small difference.
 `
 
-// appendReport appends text to path, creating it with fileTitle first.
-func appendReport(path, text string) error {
-	_, err := os.Stat(path)
-	prefix := ""
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		prefix = fileTitle
-	case err != nil:
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err = f.WriteString(prefix + "\n" + text); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // markdown renders the report as one section headed by its start time.
 func (r *report) markdown() string {
 	var b strings.Builder
@@ -176,7 +155,7 @@ func (r *report) markdown() string {
 		p("Libraries: `%s`.\n\n", strings.Join(r.versions, "`, `"))
 	}
 	for _, f := range r.failed {
-		p("**Failed:** %s\n\n", clipText(f, 300))
+		p("**Failed:** %s\n\n", mdfmt.Clip(f, 300))
 	}
 	if len(r.latency) > 0 {
 		r.renderLatency(&b)
@@ -201,7 +180,7 @@ func (r *report) renderLatency(b *strings.Builder) {
 	fmt.Fprintf(b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, l := range r.latency {
 		if l.err != "" {
-			fmt.Fprintf(b, "| %s | %s | %d | failed: %s |||||||||||| %s |\n", l.lib, count(float64(l.rate)), l.pubs, clipText(l.err, 100), l.others)
+			fmt.Fprintf(b, "| %s | %s | %d | failed: %s |||||||||||| %s |\n", l.lib, mdfmt.Count(float64(l.rate)), l.pubs, mdfmt.Clip(l.err, 100), l.others)
 			continue
 		}
 		reord := "n/a"
@@ -210,16 +189,16 @@ func (r *report) renderLatency(b *strings.Builder) {
 		}
 		errs := fmt.Sprint(l.errs)
 		if l.firstErr != "" {
-			errs += " (" + clipText(l.firstErr, 60) + ")"
+			errs += " (" + mdfmt.Clip(l.firstErr, 60) + ")"
 		}
 		lost := fmt.Sprint(l.lost)
 		if l.gapEvents > 0 {
 			lost += fmt.Sprintf(" + %d announced by %d gap events", l.gapMissed, l.gapEvents)
 		}
 		fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s | %s | %s | %d | %s | **%s** | **%s** | %s | %s / %s | %s |\n",
-			l.lib, count(float64(l.rate)), l.pubs, count(l.achieved), count(float64(l.sent)), errs, count(float64(l.received)),
-			lost, l.dups, reord, ms(pct(l.lat, 50)), ms(pct(l.lat, 99)), ms(pct(l.lat, 100)),
-			ms(pct(l.lag, 99)), ms(pct(l.lag, 100)), l.others)
+			l.lib, mdfmt.Count(float64(l.rate)), l.pubs, mdfmt.Count(l.achieved), mdfmt.Count(float64(l.sent)), errs, mdfmt.Count(float64(l.received)),
+			lost, l.dups, reord, mdfmt.Ms(mdfmt.Pct(l.lat, 50)), mdfmt.Ms(mdfmt.Pct(l.lat, 99)), mdfmt.Ms(mdfmt.Pct(l.lat, 100)),
+			mdfmt.Ms(mdfmt.Pct(l.lag, 99)), mdfmt.Ms(mdfmt.Pct(l.lag, 100)), l.others)
 	}
 	b.WriteString("\n")
 }
@@ -232,17 +211,17 @@ func (r *report) renderThroughput(b *strings.Builder) {
 		"centrifuge's `node.Publish` once the broker's PUBLISH was answered (`centrifuge`: no history), "+
 		"or once its history script (the publication added to the channel's stream, 4096 kept for 30 min, as ssekify's logs by default) ran (`centrifuge-history`). "+
 		"ssekify's hubs share one Redis channel, so hub B still receives and discards these events; "+
-		"centrifuge's node B subscribes per channel, so its PUBLISHes reach no subscriber.\n\n", count(float64(r.cfg.tpEvents)), r.cfg.tpTime)
+		"centrifuge's node B subscribes per channel, so its PUBLISHes reach no subscriber.\n\n", mdfmt.Count(float64(r.cfg.tpEvents)), r.cfg.tpTime)
 	fmt.Fprintf(b, "| library | publishers | published | errors | elapsed | events/s ↑ | call p50 µs ↓ | call p99 µs ↓ | others |\n")
 	fmt.Fprintf(b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, t := range r.throughput {
 		errs := fmt.Sprint(t.errs)
 		if t.firstErr != "" {
-			errs += " (" + clipText(t.firstErr, 60) + ")"
+			errs += " (" + mdfmt.Clip(t.firstErr, 60) + ")"
 		}
 		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | **%s** | %s | %s | %s |\n",
-			t.lib, t.publishers, count(float64(t.ok)), errs, t.elapsed.Round(time.Millisecond),
-			count(t.rate()), us(pct(t.calls, 50)), us(pct(t.calls, 99)), t.others)
+			t.lib, t.publishers, mdfmt.Count(float64(t.ok)), errs, t.elapsed.Round(time.Millisecond),
+			mdfmt.Count(t.rate()), mdfmt.Us(mdfmt.Pct(t.calls, 50)), mdfmt.Us(mdfmt.Pct(t.calls, 99)), t.others)
 	}
 	b.WriteString("\n")
 }
@@ -266,7 +245,7 @@ func (r *report) renderRatios(b *strings.Builder) {
 		for _, c := range r.latency {
 			if strings.HasPrefix(c.lib, "centrifuge") && c.err == "" && c.rate == s.rate && c.pubs == s.pubs {
 				parts = append(parts, fmt.Sprintf("÷ %s, latency at %s/s (%d publisher(s)): p50 ×%s, p99 ×%s",
-					c.lib, count(float64(s.rate)), s.pubs, ratio(pct(s.lat, 50), pct(c.lat, 50)), ratio(pct(s.lat, 99), pct(c.lat, 99))))
+					c.lib, mdfmt.Count(float64(s.rate)), s.pubs, ratio(mdfmt.Pct(s.lat, 50), mdfmt.Pct(c.lat, 50)), ratio(mdfmt.Pct(s.lat, 99), mdfmt.Pct(c.lat, 99))))
 			}
 		}
 	}
@@ -274,7 +253,7 @@ func (r *report) renderRatios(b *strings.Builder) {
 		for _, c := range r.throughput {
 			if s.lib == "ssekify" && strings.HasPrefix(c.lib, "centrifuge") && c.publishers == s.publishers {
 				parts = append(parts, fmt.Sprintf("÷ %s, throughput with %d publishers: events/s ×%s, call p50 ×%s, call p99 ×%s",
-					c.lib, s.publishers, ratioF(s.rate(), c.rate()), ratio(pct(s.calls, 50), pct(c.calls, 50)), ratio(pct(s.calls, 99), pct(c.calls, 99))))
+					c.lib, s.publishers, ratioF(s.rate(), c.rate()), ratio(mdfmt.Pct(s.calls, 50), mdfmt.Pct(c.calls, 50)), ratio(mdfmt.Pct(s.calls, 99), mdfmt.Pct(c.calls, 99))))
 			}
 		}
 	}
@@ -314,55 +293,4 @@ func ratioF(a, b float64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.2f", a/b)
-}
-
-// pct returns the p-th percentile (nearest rank) of sorted, 0 if empty.
-func pct(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(p/100*float64(len(sorted))+0.999999) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-// count formats n briefly: 1234567 → "1.23 M", 12345 → "12.3 k".
-func count(n float64) string {
-	switch {
-	case n >= 1e6:
-		return fmt.Sprintf("%.2f M", n/1e6)
-	case n >= 1e4:
-		return fmt.Sprintf("%.1f k", n/1e3)
-	case n == float64(int64(n)):
-		return fmt.Sprintf("%d", int64(n))
-	default:
-		return fmt.Sprintf("%.0f", n)
-	}
-}
-
-// ms formats d in milliseconds with about three significant digits.
-func ms(d time.Duration) string { return sig3(float64(d) / 1e6) }
-
-// us formats d in microseconds with about three significant digits.
-func us(d time.Duration) string { return sig3(float64(d) / 1e3) }
-
-// sig3 formats v with about three significant digits.
-func sig3(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	default:
-		return fmt.Sprintf("%.2f", v)
-	}
-}
-
-// clipText shortens s to at most n bytes for a table cell, without pipes
-// or newlines.
-func clipText(s string, n int) string {
-	s = strings.NewReplacer("|", "/", "\n", " ").Replace(s)
-	if len(s) > n {
-		s = s[:n] + "…"
-	}
-	return s
 }

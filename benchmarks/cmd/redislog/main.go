@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/mdfmt"
 )
 
 // config holds the command's flags.
@@ -130,7 +132,7 @@ func main() {
 	text := rep.markdown()
 	fmt.Print(text)
 	if c.out != "" {
-		if werr := appendReport(c.out, text); werr != nil {
+		if werr := mdfmt.Append(c.out, fileTitle, text); werr != nil {
 			log.Print(werr)
 			os.Exit(1)
 		}

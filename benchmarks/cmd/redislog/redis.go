@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/redisproc"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/mdfmt"
 )
 
 // memSample is what the memory scenario reads of Redis.
@@ -108,7 +110,7 @@ func redisBenchmark(ctx context.Context, bin string, s *redisproc.Server, reques
 			return r
 		}
 	}
-	r.skipped = "no requests-per-second figure in its output: " + clipText(strings.TrimSpace(string(out)), 200)
+	r.skipped = "no requests-per-second figure in its output: " + mdfmt.Clip(strings.TrimSpace(string(out)), 200)
 	return r
 }
 

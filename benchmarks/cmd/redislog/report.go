@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,8 @@ import (
 	"github.com/ssekify/ssekify"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/mdfmt"
 )
 
 // report is everything one run measured.
@@ -119,27 +119,6 @@ section; compare sections of the same machine, and look at both runs of a label 
 a small difference.
 `
 
-// appendReport appends text to path, creating it with fileTitle first.
-func appendReport(path, text string) error {
-	_, err := os.Stat(path)
-	prefix := ""
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		prefix = fileTitle
-	case err != nil:
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err = f.WriteString(prefix + "\n" + text); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // markdown renders the report as one section headed by its label.
 func (r *report) markdown() string {
 	var b strings.Builder
@@ -186,7 +165,7 @@ func (r *report) markdown() string {
 		p("### Reference: redis-benchmark on the same server\n\n")
 		for _, x := range r.bench {
 			if x.ran {
-				p("- `%s`: **%s %s/s**, p50 %s.\n", clipText(x.cmd, 400), count(x.rps), x.what, x.p50)
+				p("- `%s`: **%s %s/s**, p50 %s.\n", mdfmt.Clip(x.cmd, 400), mdfmt.Count(x.rps), x.what, x.p50)
 			} else {
 				p("- redis-benchmark %s, pipeline %d: %s.\n", x.what, x.pipeline, x.skipped)
 			}
@@ -204,22 +183,22 @@ func (r *report) markdown() string {
 func (r *report) renderThroughput(b *strings.Builder) {
 	fmt.Fprintf(b, "### Publish throughput from A\n\n")
 	fmt.Fprintf(b, "At most %s events or %s per row, back to back; no stream holds these targets (A and B keep them in their logs). "+
-		"*Received by B*: B's `Stats().Received` within 5 s after the last publish; *B caught up after*: from the last publish until B had them all.\n\n", count(float64(r.cfg.tpEvents)), r.cfg.tpTime)
+		"*Received by B*: B's `Stats().Received` within 5 s after the last publish; *B caught up after*: from the last publish until B had them all.\n\n", mdfmt.Count(float64(r.cfg.tpEvents)), r.cfg.tpTime)
 	fmt.Fprintf(b, "| publishers | call | published | errors | events/s ↑ | of redis-benchmark: PUBLISH -P 16 / -P 1 / 4-command script -P 16 | call p50 µs | call p99 µs | received by B | B caught up after |\n")
 	fmt.Fprintf(b, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, t := range r.throughput {
 		rate := float64(t.ok) / t.elapsed.Seconds()
-		caught := ms(t.drain) + " ms"
+		caught := mdfmt.Ms(t.drain) + " ms"
 		if !t.drained {
-			caught = "not: " + count(float64(t.ok-t.receivedB)) + " missing"
+			caught = "not: " + mdfmt.Count(float64(t.ok-t.receivedB)) + " missing"
 		}
 		errs := fmt.Sprint(t.errs)
 		if t.firstErr != "" {
-			errs += " (" + clipText(t.firstErr, 60) + ")"
+			errs += " (" + mdfmt.Clip(t.firstErr, 60) + ")"
 		}
 		fmt.Fprintf(b, "| %d | %s | %s | %s | **%s** | %s | %s | %s | %s | %s |\n",
-			t.publishers, t.target, count(float64(t.ok)), errs, count(rate), r.ofPublish(rate),
-			us(pct(t.calls, 50)), us(pct(t.calls, 99)), count(float64(t.receivedB)), caught)
+			t.publishers, t.target, mdfmt.Count(float64(t.ok)), errs, mdfmt.Count(rate), r.ofPublish(rate),
+			mdfmt.Us(mdfmt.Pct(t.calls, 50)), mdfmt.Us(mdfmt.Pct(t.calls, 99)), mdfmt.Count(float64(t.receivedB)), caught)
 	}
 	b.WriteString("\n")
 }
@@ -236,7 +215,7 @@ func (r *report) renderLatency(b *strings.Builder) {
 	fmt.Fprintf(b, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, l := range r.latency {
 		if l.err != "" {
-			fmt.Fprintf(b, "| %s | %d | failed: %s ||||||||||||\n", count(float64(l.rate)), l.pubs, clipText(l.err, 80))
+			fmt.Fprintf(b, "| %s | %d | failed: %s ||||||||||||\n", mdfmt.Count(float64(l.rate)), l.pubs, mdfmt.Clip(l.err, 80))
 			continue
 		}
 		gaps := fmt.Sprintf("%d (%d)", l.gapEvents, l.gapMissed)
@@ -248,9 +227,9 @@ func (r *report) renderLatency(b *strings.Builder) {
 			reord = fmt.Sprint(l.reordered)
 		}
 		fmt.Fprintf(b, "| %s | %d | %s | %s | %d | %s | %s | %d | %d | %s | **%s** | **%s** | %s | %s / %s |\n",
-			count(float64(l.rate)), l.pubs, count(l.achieved), count(float64(l.sent)), l.errs, count(float64(l.received)), gaps,
-			l.lost, l.dups, reord, ms(pct(l.lat, 50)), ms(pct(l.lat, 99)), ms(pct(l.lat, 100)),
-			ms(pct(l.lag, 99)), ms(pct(l.lag, 100)))
+			mdfmt.Count(float64(l.rate)), l.pubs, mdfmt.Count(l.achieved), mdfmt.Count(float64(l.sent)), l.errs, mdfmt.Count(float64(l.received)), gaps,
+			l.lost, l.dups, reord, mdfmt.Ms(mdfmt.Pct(l.lat, 50)), mdfmt.Ms(mdfmt.Pct(l.lat, 99)), mdfmt.Ms(mdfmt.Pct(l.lat, 100)),
+			mdfmt.Ms(mdfmt.Pct(l.lag, 99)), mdfmt.Ms(mdfmt.Pct(l.lag, 100)))
 	}
 	b.WriteString("\n")
 }
@@ -270,15 +249,15 @@ func (r *report) renderReplay(b *strings.Builder) {
 		}
 		neither := fmt.Sprint(x.partial)
 		if x.failed > 0 {
-			neither += fmt.Sprintf(" + %d failed (%s)", x.failed, clipText(x.firstErr, 60))
+			neither += fmt.Sprintf(" + %d failed (%s)", x.failed, mdfmt.Clip(x.firstErr, 60))
 		}
 		rs := "—"
 		if len(x.reasons) > 0 {
 			rs = reasons(x.reasons) + fmt.Sprintf(" (%d)", x.missed)
 		}
 		fmt.Fprintf(b, "| %s | %s | %d | %d | %d | %s | %s of %s | %s | %s | %s | %s |\n",
-			from, count(float64(x.k)), x.reps, x.exact, x.gap, neither, count(float64(x.gotK)), count(float64(x.k*(x.reps-x.failed))),
-			ms(pct(x.ready, 50)), ms(pct(x.ready, 99)), ms(pct(x.ready, 100)), rs)
+			from, mdfmt.Count(float64(x.k)), x.reps, x.exact, x.gap, neither, mdfmt.Count(float64(x.gotK)), mdfmt.Count(float64(x.k*(x.reps-x.failed))),
+			mdfmt.Ms(mdfmt.Pct(x.ready, 50)), mdfmt.Ms(mdfmt.Pct(x.ready, 99)), mdfmt.Ms(mdfmt.Pct(x.ready, 100)), rs)
 	}
 	b.WriteString("\n")
 }
@@ -293,7 +272,7 @@ func (r *report) renderMemory(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "INFO memory before and after publishing %s events from A to %d users in turn (8 goroutines), read once B received them, plus 500 ms. "+
 		"`used_memory` counts everything Redis allocated (client buffers too), `used_memory_dataset` what it holds for keys.\n\n",
-		count(float64(m.events)), m.users)
+		mdfmt.Count(float64(m.events)), m.users)
 	fmt.Fprintf(b, "| events published | errors | received by B | used_memory before → after | Δ bytes per event | used_memory_dataset before → after | Δ bytes per event | keys before → after |\n")
 	fmt.Fprintf(b, "|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	per := func(a, b int64) string {
@@ -303,7 +282,7 @@ func (r *report) renderMemory(b *strings.Builder) {
 		return fmt.Sprintf("**%.1f**", float64(b-a)/float64(m.ok))
 	}
 	fmt.Fprintf(b, "| %s | %d | %s | %s → %s | %s | %s → %s | %s | %d → %d |\n\n",
-		count(float64(m.ok)), m.errs, count(float64(m.receivedB)),
+		mdfmt.Count(float64(m.ok)), m.errs, mdfmt.Count(float64(m.receivedB)),
 		bytesText(m.before.used), bytesText(m.after.used), per(m.before.used, m.after.used),
 		bytesText(m.before.dataset), bytesText(m.after.dataset), per(m.before.dataset, m.after.dataset),
 		m.before.keys, m.after.keys)
@@ -335,47 +314,6 @@ func (r *report) ofPublish(rate float64) string {
 	return strings.Join(parts, " / ")
 }
 
-// pct returns the p-th percentile (nearest rank) of sorted, 0 if empty.
-func pct(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(p/100*float64(len(sorted))+0.999999) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-// count formats n with thin grouping: 1234567 → "1.23 M", 12345 → "12.3 k".
-func count(n float64) string {
-	switch {
-	case n >= 1e6:
-		return fmt.Sprintf("%.2f M", n/1e6)
-	case n >= 1e4:
-		return fmt.Sprintf("%.1f k", n/1e3)
-	case n == float64(int64(n)):
-		return fmt.Sprintf("%d", int64(n))
-	default:
-		return fmt.Sprintf("%.0f", n)
-	}
-}
-
-// ms formats d in milliseconds with three significant digits.
-func ms(d time.Duration) string { return sig3(float64(d) / 1e6) }
-
-// us formats d in microseconds with three significant digits.
-func us(d time.Duration) string { return sig3(float64(d) / 1e3) }
-
-// sig3 formats v with about three significant digits.
-func sig3(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	default:
-		return fmt.Sprintf("%.2f", v)
-	}
-}
-
 // reasons formats a reason count map as "a×2, b×1", sorted by reason.
 func reasons(m map[string]int) string {
 	keys := make([]string, 0, len(m))
@@ -388,13 +326,4 @@ func reasons(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%s ×%d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
-}
-
-// clipText shortens s to at most n bytes for a table cell, without pipes.
-func clipText(s string, n int) string {
-	s = strings.ReplaceAll(s, "|", "/")
-	if len(s) > n {
-		s = s[:n] + "…"
-	}
-	return s
 }
