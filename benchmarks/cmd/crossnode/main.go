@@ -54,6 +54,8 @@ import (
 	"github.com/ssekify/ssekify/benchmarks/internal/redisproc"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/mdfmt"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/sseclient"
 )
 
 // config holds the command's flags.
@@ -169,7 +171,7 @@ func run(ctx context.Context, c config) (*report, error) {
 	})
 	defer watchdog.Stop()
 	log.Printf("redis-server on %s (pid %d)", srv.Addr, srv.PID())
-	e := &env{cfg: c, redis: srv, admin: redis.NewClient(&redis.Options{Addr: srv.Addr}), hc: newHTTPClient()}
+	e := &env{cfg: c, redis: srv, admin: redis.NewClient(&redis.Options{Addr: srv.Addr}), hc: sseclient.NewHTTPClient()}
 	defer e.admin.Close()
 	rep.redisVersion = redisVersion(ctx, e.admin)
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/wire"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/sseclient"
 )
 
 // pair is one library's two nodes on the shared Redis: node A publishes,
@@ -41,12 +43,12 @@ func serveLoopback(h http.Handler) (*http.Server, string, error) {
 // (sequence 0) from node A every 50 ms until one arrives, at most 100
 // times: then B's Redis subscription for the user is live. The warm-up
 // events are drained before it returns the stream, ready for a run.
-func openWarm(ctx context.Context, p pair, e *env, user string, life time.Duration) (*stream, error) {
-	s, err := openStream(ctx, e.hc, p.streamURL(user), life)
+func openWarm(ctx context.Context, p pair, e *env, user string, life time.Duration) (*sseclient.Stream, error) {
+	s, err := sseclient.Open(ctx, e.hc, p.streamURL(user), "", life)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.waitOpen(5 * time.Second); err != nil {
+	if err := s.WaitOpen(5 * time.Second); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -74,18 +76,18 @@ func openWarm(ctx context.Context, p pair, e *env, user string, life time.Durati
 
 // warmed reports whether an event carrying a payload arrived on s within
 // d. Other events (centrifuge's connect reply, pings) are skipped.
-func warmed(s *stream, d time.Duration) bool {
+func warmed(s *sseclient.Stream, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
 			return false
 		}
-		ev, ok := s.next(left)
+		ev, ok := s.Next(left)
 		if !ok {
 			return false
 		}
-		if _, _, err := wire.ParsePayload(ev.data); err == nil {
+		if _, _, err := wire.ParsePayload(ev.Data); err == nil {
 			return true
 		}
 	}

@@ -111,25 +111,25 @@ func (e *env) latency(ctx context.Context, lib string, p pair, rate int, d time.
 					return
 				}
 			}
-			ev, ok := s.next(20 * time.Millisecond)
+			ev, ok := s.Next(20 * time.Millisecond)
 			if !ok {
 				select {
-				case <-s.done:
+				case <-s.Done():
 					return // the stream ended
 				default:
 				}
 				continue
 			}
-			if ev.name == gapEventName {
+			if ev.Name == gapEventName {
 				var g struct {
 					Missed int `json:"missed"`
 				}
-				_ = json.Unmarshal(ev.data, &g)
+				_ = json.Unmarshal(ev.Data, &g)
 				r.gapEvents++
 				r.gapMissed += int64(g.Missed)
 				continue
 			}
-			ts, seq, err := wire.ParsePayload(ev.data)
+			ts, seq, err := wire.ParsePayload(ev.Data)
 			if err != nil || seq < 1 || seq > int64(n) {
 				continue // no payload (centrifuge's connect reply, a ping) or a warm-up
 			}
@@ -143,7 +143,7 @@ func (e *env) latency(ctx context.Context, lib string, p pair, rate int, d time.
 				r.reordered++
 			}
 			maxSeq = max(maxSeq, seq)
-			lat = append(lat, time.Duration(ev.at-ts))
+			lat = append(lat, time.Duration(ev.At-ts))
 		}
 	}()
 

@@ -15,6 +15,8 @@ import (
 	"github.com/ssekify/ssekify/benchmarks/internal/wire"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/redisproc"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/sseclient"
 )
 
 // env is what every scenario runs on: the Redis server, two hubs on it
@@ -38,7 +40,7 @@ type env struct {
 // A reaches a stream on B through Redis (at most 10 s). On error, what was
 // started is stopped.
 func setup(ctx context.Context, c config) (_ *env, err error) {
-	e := &env{cfg: c, hc: newHTTPClient(), eventName: "bench"}
+	e := &env{cfg: c, hc: sseclient.NewHTTPClient(), eventName: "bench"}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -91,19 +93,19 @@ func serve(hub *ssekify.Hub) (*http.Server, string, error) {
 // warmup opens a stream on B and publishes on A every 50 ms until it gets
 // an event: then B's subscription is live.
 func (e *env) warmup(ctx context.Context) error {
-	s, err := openStream(ctx, e.hc, e.baseB, "warmup", "", 15*time.Second)
+	s, err := sseclient.Open(ctx, e.hc, e.baseB+"/sse?user=warmup", "", 15*time.Second)
 	if err != nil {
 		return fmt.Errorf("warm-up stream on B: %w", err)
 	}
 	defer s.Close()
-	if err := s.waitOpen(5 * time.Second); err != nil {
+	if err := s.WaitOpen(5 * time.Second); err != nil {
 		return fmt.Errorf("warm-up stream on B: %w", err)
 	}
 	for i := 0; i < 200; i++ {
 		if err := e.publishUser(ctx, "warmup", 0); err != nil && i > 100 {
 			return fmt.Errorf("warm-up publish: %w", err)
 		}
-		if _, ok := s.next(50 * time.Millisecond); ok {
+		if _, ok := s.Next(50 * time.Millisecond); ok {
 			return nil
 		}
 		if ctx.Err() != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/wire"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/sseclient"
 )
 
 // target is what the throughput scenario publishes to.
@@ -148,13 +151,13 @@ func (e *env) latency(ctx context.Context, rate int, d time.Duration, pubs int) 
 	r := latResult{rate: rate, pubs: pubs, dur: d, gapReasons: map[string]int{}}
 	n := int(int64(rate) * int64(d) / int64(time.Second))
 	user := "lat" + strconv.Itoa(rate) + "x" + strconv.Itoa(pubs)
-	s, err := openStream(ctx, e.hc, e.baseB, user, "", d+30*time.Second)
+	s, err := sseclient.Open(ctx, e.hc, e.baseB+"/sse?user="+url.QueryEscape(user), "", d+30*time.Second)
 	if err != nil {
 		r.err = err.Error()
 		return r
 	}
 	defer s.Close()
-	if err := s.waitOpen(5 * time.Second); err != nil {
+	if err := s.WaitOpen(5 * time.Second); err != nil {
 		r.err = err.Error()
 		return r
 	}
@@ -162,14 +165,14 @@ func (e *env) latency(ctx context.Context, rate int, d time.Duration, pubs int) 
 	warm := false
 	for i := 0; i < 100 && !warm; i++ {
 		_ = e.publishUser(ctx, user, 0)
-		_, warm = s.next(50 * time.Millisecond)
+		_, warm = s.Next(50 * time.Millisecond)
 	}
 	if !warm {
 		r.err = "no warm-up event reached B within 5 s"
 		return r
 	}
 	for { // drain the warm-ups
-		if _, ok := s.next(20 * time.Millisecond); !ok {
+		if _, ok := s.Next(20 * time.Millisecond); !ok {
 			break
 		}
 	}
@@ -220,22 +223,22 @@ func (e *env) latency(ctx context.Context, rate int, d time.Duration, pubs int) 
 					return
 				}
 			}
-			ev, ok := s.next(20 * time.Millisecond)
+			ev, ok := s.Next(20 * time.Millisecond)
 			if !ok {
 				select {
-				case <-s.done:
+				case <-s.Done():
 					return // the stream ended
 				default:
 				}
 				continue
 			}
-			if g, isGap := ev.gap(); isGap {
+			if g, isGap := gapOf(ev); isGap {
 				r.gapEvents++
 				r.gapMissed += int64(g.Missed)
 				r.gapReasons[g.Reason]++
 				continue
 			}
-			ts, seq, err := wire.ParsePayload(ev.data)
+			ts, seq, err := wire.ParsePayload(ev.Data)
 			if err != nil || seq < 1 || seq > int64(n) {
 				continue
 			}
@@ -249,8 +252,8 @@ func (e *env) latency(ctx context.Context, rate int, d time.Duration, pubs int) 
 				r.reordered++
 			}
 			maxSeq = max(maxSeq, seq)
-			lat = append(lat, time.Duration(ev.at-ts))
-			lastRecv = ev.at
+			lat = append(lat, time.Duration(ev.At-ts))
+			lastRecv = ev.At
 		}
 	}()
 
@@ -349,17 +352,17 @@ func (e *env) replay(ctx context.Context, from string, k, reps int) replayResult
 			}
 		}
 		// 1. A stream on from, one event, its id.
-		s, err := openStream(ctx, e.hc, base, user, "", 20*time.Second)
+		s, err := sseclient.Open(ctx, e.hc, base+"/sse?user="+url.QueryEscape(user), "", 20*time.Second)
 		if err != nil {
 			fail(err)
 			continue
 		}
 		lastID := ""
-		if err = s.waitOpen(5 * time.Second); err == nil {
+		if err = s.WaitOpen(5 * time.Second); err == nil {
 			err = fmt.Errorf("the first event did not reach the stream on %s within 5 s", from)
 			for i := 0; i < 10 && lastID == ""; i++ {
 				_ = e.publishUser(ctx, user, 0)
-				if ev, ok := s.next(500 * time.Millisecond); ok && ev.name == e.eventName {
+				if ev, ok := s.Next(500 * time.Millisecond); ok && ev.Name == e.eventName {
 					lastID, err = s.LastID(), nil
 				}
 			}
@@ -385,7 +388,7 @@ func (e *env) replay(ctx context.Context, from string, k, reps int) replayResult
 
 		// 3. The reconnect to B.
 		t0 := time.Now()
-		s, err = openStream(ctx, e.hc, e.baseB, user, lastID, 20*time.Second)
+		s, err = sseclient.Open(ctx, e.hc, e.baseB+"/sse?user="+url.QueryEscape(user), lastID, 20*time.Second)
 		if err != nil {
 			fail(err)
 			continue
@@ -396,27 +399,27 @@ func (e *env) replay(ctx context.Context, from string, k, reps int) replayResult
 		sawGap := false
 		limit := time.Now().Add(5 * time.Second)
 		if k == 0 {
-			if s.waitOpen(5*time.Second) == nil {
-				ready = time.Duration(s.openAt.Load() - t0.UnixNano())
+			if s.WaitOpen(5*time.Second) == nil {
+				ready = time.Duration(s.OpenAt() - t0.UnixNano())
 			}
 			limit = time.Now().Add(200 * time.Millisecond) // a gap event would come now
 		}
 		for n < k || k == 0 {
-			ev, ok := s.next(time.Until(limit))
+			ev, ok := s.Next(time.Until(limit))
 			if !ok {
 				break
 			}
-			if g, isGap := ev.gap(); isGap {
+			if g, isGap := gapOf(ev); isGap {
 				if !sawGap {
 					sawGap = true
-					ready = time.Duration(ev.at - t0.UnixNano())
+					ready = time.Duration(ev.At - t0.UnixNano())
 					r.reasons[g.Reason]++
 					r.missed += int64(g.Missed)
 					limit = time.Now().Add(200 * time.Millisecond)
 				}
 				continue
 			}
-			_, seq, perr := wire.ParsePayload(ev.data)
+			_, seq, perr := wire.ParsePayload(ev.Data)
 			if perr != nil || seq < 1 || seq > int64(k) {
 				continue
 			}
@@ -427,7 +430,7 @@ func (e *env) replay(ctx context.Context, from string, k, reps int) replayResult
 			got[seq] = true
 			n++
 			if n == k && !sawGap {
-				ready = time.Duration(ev.at - t0.UnixNano())
+				ready = time.Duration(ev.At - t0.UnixNano())
 			}
 		}
 		s.Close()
