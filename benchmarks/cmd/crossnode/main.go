@@ -158,7 +158,7 @@ func run(ctx context.Context, c config) (*report, error) {
 		return nil, errNoRedis
 	}
 	started := time.Now()
-	rep := &report{cfg: c, started: started.UTC(), machine: describeMachine(c.commit), versions: moduleVersions()}
+	rep := &report{cfg: c, started: started.UTC(), machine: mdfmt.DescribeMachine(c.commit), versions: moduleVersions()}
 	srv, err := redisproc.Start(ctx, c.redisServer, "crossnode")
 	if err != nil {
 		return nil, err

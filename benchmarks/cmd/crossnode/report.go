@@ -1,17 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
-
-	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/mdfmt"
 )
@@ -21,71 +14,12 @@ type report struct {
 	cfg          config
 	started      time.Time
 	elapsed      time.Duration
-	machine      machine
+	machine      mdfmt.Machine
 	versions     []string // "module version" of the libraries under test
 	redisVersion string
 	latency      []latResult
 	throughput   []tpResult
 	failed       []string // libraries that could not be set up, and why
-}
-
-// machine describes where and on what code the run happened.
-type machine struct {
-	commit string // short hash of the root module's HEAD, or "?"
-	dirty  int    // files with uncommitted changes outside benchmarks/
-	given  bool   // commit came from -commit
-	goVer  string
-	cpus   int
-	model  string
-}
-
-// describeMachine finds the root module (the nearest directory at or above
-// the working directory whose go.mod declares github.com/ssekify/ssekify,
-// the replace target of the benchmarks module) and asks git for its HEAD
-// and for uncommitted changes outside benchmarks/. A non-empty commit
-// names a tree that is not a git checkout: it is reported as given.
-func describeMachine(commit string) machine {
-	m := machine{commit: "?", given: commit != "", goVer: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, cpus: runtime.NumCPU(), model: cpuload.Model()}
-	if m.given {
-		m.commit = commit
-		return m
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return m
-	}
-	for !isRootModule(filepath.Join(dir, "go.mod")) {
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return m
-		}
-		dir = parent
-	}
-	if out, err := exec.Command("git", "-C", dir, "rev-parse", "--short", "HEAD").Output(); err == nil {
-		m.commit = strings.TrimSpace(string(out))
-	}
-	if out, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks").Output(); err == nil {
-		if s := strings.TrimSpace(string(out)); s != "" {
-			m.dirty = strings.Count(s, "\n") + 1
-		}
-	}
-	return m
-}
-
-// isRootModule reports whether path is a go.mod of the root module.
-func isRootModule(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) == "module github.com/ssekify/ssekify" {
-			return true
-		}
-	}
-	return false
 }
 
 // moduleVersions returns the versions this binary was built with of the
@@ -132,19 +66,9 @@ func (r *report) markdown() string {
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	m := r.machine
 	p("## Run of %s\n\n", r.started.Format("2006-01-02 15:04 MST"))
-	code := "commit `" + m.commit + "`"
-	if m.given {
-		code += " (given with -commit)"
-	}
-	if m.dirty > 0 {
-		code += fmt.Sprintf(" with uncommitted changes in %d file(s) outside benchmarks/", m.dirty)
-	}
-	cpu := fmt.Sprintf("%d CPUs", m.cpus)
-	if m.model != "" {
-		cpu += " (" + m.model + ")"
-	}
+	code, cpu := m.Code(), m.CPU()
 	p("Root module at %s; %s; %s; redis-server %s (loopback, no persistence, shared by both libraries, FLUSHALL before each); "+
-		"payload %d B; run took %s.\n\n", code, m.goVer, cpu, r.redisVersion, r.cfg.size, r.elapsed.Round(time.Second))
+		"payload %d B; run took %s.\n\n", code, m.GoVersion, cpu, r.redisVersion, r.cfg.size, r.elapsed.Round(time.Second))
 	if r.cfg.busy > 0 {
 		p("Before each scenario the tool waited (at most 20 s) until other processes took under %.0f%% of the machine's CPU; "+
 			"the *others* columns give their share during the scenario (? when it was too short to measure).\n\n", r.cfg.busy)

@@ -151,7 +151,7 @@ func run(ctx context.Context, c config) (*report, error) {
 		return nil, errNoRedis
 	}
 	started := time.Now()
-	rep := &report{cfg: c, started: started.UTC(), machine: describeMachine(c.commit)}
+	rep := &report{cfg: c, started: started.UTC(), machine: mdfmt.DescribeMachine(c.commit)}
 	e, err := setup(ctx, c)
 	if err != nil {
 		return nil, err

@@ -1,19 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/ssekify/ssekify"
-
-	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/mdfmt"
 )
@@ -23,7 +16,7 @@ type report struct {
 	cfg          config
 	started      time.Time
 	elapsed      time.Duration
-	machine      machine
+	machine      mdfmt.Machine
 	redisVersion string
 	throughput   []tpResult
 	latency      []latResult
@@ -43,71 +36,6 @@ type scenarioCPU struct {
 	waited time.Duration // waiting for a quiet machine before it
 }
 
-// machine describes where and on what code the run happened.
-type machine struct {
-	commit string // short hash of the root module's HEAD, or "?"
-	dirty  int    // files with uncommitted changes outside benchmarks/
-	given  bool   // commit came from -commit
-	root   string
-	goVer  string
-	cpus   int
-	model  string
-}
-
-// describeMachine finds the root module (the nearest directory at or above
-// the working directory whose go.mod declares github.com/ssekify/ssekify,
-// the replace target of the benchmarks module) and asks git for its HEAD
-// and for uncommitted changes outside benchmarks/. A non-empty commit
-// names a tree that is not a git checkout (git archive): it is reported as
-// given.
-func describeMachine(commit string) machine {
-	m := machine{commit: "?", given: commit != "", goVer: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, cpus: runtime.NumCPU(), model: cpuload.Model()}
-	dir, err := os.Getwd()
-	if err != nil {
-		return m
-	}
-	for {
-		if isRootModule(filepath.Join(dir, "go.mod")) {
-			m.root = dir
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return m
-		}
-		dir = parent
-	}
-	if m.given {
-		m.commit = commit
-		return m
-	}
-	if out, err := exec.Command("git", "-C", m.root, "rev-parse", "--short", "HEAD").Output(); err == nil {
-		m.commit = strings.TrimSpace(string(out))
-	}
-	if out, err := exec.Command("git", "-C", m.root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks").Output(); err == nil {
-		if s := strings.TrimSpace(string(out)); s != "" {
-			m.dirty = strings.Count(s, "\n") + 1
-		}
-	}
-	return m
-}
-
-// isRootModule reports whether path is a go.mod of the root module.
-func isRootModule(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) == "module github.com/ssekify/ssekify" {
-			return true
-		}
-	}
-	return false
-}
-
 // fileTitle opens a results file the tool creates.
 const fileTitle = `# Cross-instance publishing through Redis
 
@@ -125,19 +53,9 @@ func (r *report) markdown() string {
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	m := r.machine
 	p("## %s — %s\n\n", r.cfg.label, r.started.Format("2006-01-02 15:04 MST"))
-	code := "commit `" + m.commit + "`"
-	if m.given {
-		code += " (" + m.root + ", exported from git: -commit)"
-	}
-	if m.dirty > 0 {
-		code += fmt.Sprintf(" with uncommitted changes in %d file(s) outside benchmarks/", m.dirty)
-	}
-	cpu := fmt.Sprintf("%d CPUs", m.cpus)
-	if m.model != "" {
-		cpu += " (" + m.model + ")"
-	}
+	code, cpu := m.Code(), m.CPU()
 	p("Root module at %s; %s, %s, redis-server %s (loopback, no persistence); payload %d B; run took %s.",
-		code, m.goVer, cpu, r.redisVersion, r.cfg.size, r.elapsed.Round(time.Second))
+		code, m.GoVersion, cpu, r.redisVersion, r.cfg.size, r.elapsed.Round(time.Second))
 	if len(r.others) > 0 {
 		var wait time.Duration
 		parts := make([]string, len(r.others))
