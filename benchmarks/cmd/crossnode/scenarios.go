@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ssekify/ssekify/benchmarks/internal/pacer"
 	"github.com/ssekify/ssekify/benchmarks/internal/wire"
 )
 
@@ -53,11 +54,7 @@ func (e *env) latency(ctx context.Context, lib string, p pair, rate int, d time.
 	}
 	defer s.Close()
 
-	type job struct {
-		seq   int64
-		sched time.Time
-	}
-	jobs := make(chan job, 4096)
+	jobs := make(chan pacer.Job, 4096)
 	lags := make([][]time.Duration, pubs)
 	var sent, errs atomic.Int64
 	var firstCall, lastCall atomic.Int64
@@ -76,8 +73,8 @@ func (e *env) latency(ctx context.Context, lib string, p pair, rate int, d time.
 					continue // past the run's bound: drained, not published
 				}
 				firstCall.CompareAndSwap(0, now.UnixNano())
-				own = append(own, now.Sub(j.sched))
-				buf = wire.AppendPayload(buf[:0], time.Now().UnixNano(), j.seq, e.cfg.size)
+				own = append(own, now.Sub(j.Sched))
+				buf = wire.AppendPayload(buf[:0], time.Now().UnixNano(), j.Seq, e.cfg.size)
 				// The library may keep the slice: every call gets its own.
 				if err := publishTimed(ctx, p, user, slices.Clone(buf)); err != nil {
 					errs.Add(1)
@@ -148,31 +145,7 @@ func (e *env) latency(ctx context.Context, lib string, p pair, rate int, d time.
 	}()
 
 	// The pacer.
-	tick := time.NewTicker(time.Millisecond)
-	start := time.Now()
-	released := 0
-pace:
-	for released < n {
-		select {
-		case <-ctx.Done():
-			break pace
-		case <-tick.C:
-		}
-		if time.Now().After(limit) {
-			break pace
-		}
-		due := min(n, int(int64(rate)*int64(time.Since(start))/int64(time.Second))+1)
-		for ; released < due; released++ {
-			sched := start.Add(time.Duration(int64(released) * int64(time.Second) / int64(rate)))
-			select {
-			case jobs <- job{seq: int64(released + 1), sched: sched}:
-			case <-ctx.Done():
-				break pace
-			}
-		}
-	}
-	tick.Stop()
-	close(jobs)
+	pacer.Release(ctx, jobs, n, rate, limit)
 	wg.Wait()
 	pubEnd.Store(time.Now().UnixNano())
 	pubDone.Store(true)

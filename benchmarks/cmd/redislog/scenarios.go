@@ -12,6 +12,7 @@ import (
 
 	"github.com/ssekify/ssekify/benchmarks/internal/wire"
 
+	"github.com/ssekify/ssekify/benchmarks/internal/pacer"
 	"github.com/ssekify/ssekify/benchmarks/internal/sseclient"
 )
 
@@ -177,11 +178,7 @@ func (e *env) latency(ctx context.Context, rate int, d time.Duration, pubs int) 
 		}
 	}
 
-	type job struct {
-		seq   int64
-		sched time.Time
-	}
-	jobs := make(chan job, 4096)
+	jobs := make(chan pacer.Job, 4096)
 	lags := make([][]time.Duration, pubs)
 	var sent, errs atomic.Int64
 	var firstCall, lastCall atomic.Int64
@@ -194,8 +191,8 @@ func (e *env) latency(ctx context.Context, rate int, d time.Duration, pubs int) 
 			for j := range jobs {
 				now := time.Now()
 				firstCall.CompareAndSwap(0, now.UnixNano())
-				own = append(own, now.Sub(j.sched))
-				if err := e.publishUser(ctx, user, j.seq); err != nil {
+				own = append(own, now.Sub(j.Sched))
+				if err := e.publishUser(ctx, user, j.Seq); err != nil {
 					errs.Add(1)
 				} else {
 					sent.Add(1)
@@ -258,33 +255,7 @@ func (e *env) latency(ctx context.Context, rate int, d time.Duration, pubs int) 
 	}()
 
 	// The pacer.
-	tick := time.NewTicker(time.Millisecond)
-	start := time.Now()
-	limit := start.Add(d + 10*time.Second) // the publishers may fall behind: bounded anyway
-	released := 0
-pace:
-	for released < n {
-		select {
-		case <-ctx.Done():
-			break pace
-		case <-tick.C:
-		}
-		el := time.Since(start)
-		if time.Now().After(limit) {
-			break pace
-		}
-		due := min(n, int(int64(rate)*int64(el)/int64(time.Second))+1)
-		for ; released < due; released++ {
-			sched := start.Add(time.Duration(int64(released) * int64(time.Second) / int64(rate)))
-			select {
-			case jobs <- job{seq: int64(released + 1), sched: sched}:
-			case <-ctx.Done():
-				break pace
-			}
-		}
-	}
-	tick.Stop()
-	close(jobs)
+	pacer.Release(ctx, jobs, n, rate, time.Now().Add(d+10*time.Second)) // the publishers may fall behind: bounded anyway
 	wg.Wait()
 	pubEnd.Store(time.Now().UnixNano())
 	pubDone.Store(true)
