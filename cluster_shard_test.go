@@ -14,6 +14,7 @@ import (
 
 	"github.com/ssekify/ssekify"
 	"github.com/ssekify/ssekify/internal/redistest"
+	"github.com/ssekify/ssekify/internal/ssetest"
 )
 
 // clusterClient returns a Cluster client of c, closed when the test ends.
@@ -39,6 +40,120 @@ func clusterStat(t *testing.T, addr, field string) int64 {
 	return 0
 }
 
+// clusterHubs starts two hubs on the Cluster c and a stream of user u on
+// the second: the first publishes, the second delivers.
+func clusterHubs(t *testing.T, c *redistest.Cluster) (a, b node, s *ssetest.Stream) {
+	a = startNode(t, ssekify.NewRedisBroker(clusterClient(t, c)), nil)
+	b = startNode(t, ssekify.NewRedisBroker(clusterClient(t, c)), nil)
+	waitLinked(t, a.hub, b.hub, wait)
+	return a, b, connect(t, b.srv, "u", "", nil)
+}
+
+// shardSubscribers is PUBSUB SHARDNUMSUB of channel on the node at addr.
+func shardSubscribers(addr, channel string) int64 {
+	r, err := redistest.Do(addr, "", "PUBSUB", "SHARDNUMSUB", channel)
+	if list, ok := r.([]any); err == nil && ok && len(list) == 2 {
+		n, _ := list[1].(int64)
+		return n
+	}
+	return -1
+}
+
+// publishing publishes "e<i>" to user u from a hub every 2 ms, i from 0, in
+// the background, and records which publishes succeeded and which failed.
+type publishing struct {
+	mu         sync.Mutex
+	ok, failed []int
+	stop, done chan struct{}
+}
+
+// startPublishing starts at most max publishes from h, each bounded by
+// timeout.
+func startPublishing(h *ssekify.Hub, max int, timeout time.Duration) *publishing {
+	p := &publishing{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for i := 0; i < max; i++ {
+			select {
+			case <-p.stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			err := h.PublishToUser(ctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)})
+			cancel()
+			p.mu.Lock()
+			if err == nil {
+				p.ok = append(p.ok, i)
+			} else {
+				p.failed = append(p.failed, i)
+			}
+			p.mu.Unlock()
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	return p
+}
+
+// succeeded is how many publishes succeeded so far.
+func (p *publishing) succeeded() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.ok)
+}
+
+// end stops the publishes and returns which succeeded and which failed.
+func (p *publishing) end() (ok, failed []int) {
+	close(p.stop)
+	<-p.done
+	return p.ok, p.failed
+}
+
+// checkArrivals reads s until every publish in ok arrived: each event
+// once, in order, and each one that was published (those in failed may
+// arrive or not). With gaps, a gap event may stand for the events that
+// did not arrive between the one before it and the one after it (told at
+// the place of the loss); without, a gap event fails the test. It
+// reports whether a gap event came.
+func checkArrivals(t *testing.T, s *ssetest.Stream, ok, failed []int, gaps bool) bool {
+	t.Helper()
+	want, maybe := map[int]bool{}, map[int]bool{}
+	for _, i := range ok {
+		want[i] = true
+	}
+	for _, i := range failed {
+		maybe[i] = true
+	}
+	last, gapAfter := -1, -1 // gapAfter: the last event received before the latest gap event
+	for len(want) > 0 {
+		ev, err := s.Next(10 * time.Second)
+		if err != nil {
+			break
+		}
+		x := text(t, ev)
+		if strings.HasPrefix(x, "gap:") {
+			require.True(t, gaps, "a gap event (%s) where nothing may be lost", x)
+			gapAfter = last
+			continue
+		}
+		i, err := strconv.Atoi(strings.TrimPrefix(x, "e"))
+		require.NoError(t, err, x)
+		require.Greater(t, i, last, "in order, once")
+		require.True(t, want[i] || maybe[i], "e%d was never published", i)
+		last = i
+		if gapAfter >= 0 {
+			for j := range want {
+				if j > gapAfter && j < i {
+					delete(want, j) // told by the gap event, at its place
+				}
+			}
+		}
+		delete(want, i)
+	}
+	require.Empty(t, want, "successful publishes neither received nor told by a gap event")
+	return gapAfter >= 0
+}
+
 // TestClusterShardedPubSub publishes through a 3-master Cluster: the hubs'
 // messages go by sharded Pub/Sub on the shard that owns the channel's
 // slot, so the cluster bus carries none of them to the other masters (a
@@ -46,17 +161,13 @@ func clusterStat(t *testing.T, addr, field string) int64 {
 // other hub gets every event.
 func TestClusterShardedPubSub(t *testing.T) {
 	c := redistest.StartCluster(t, 3)
-	a := startNode(t, ssekify.NewRedisBroker(clusterClient(t, c)), nil)
-	b := startNode(t, ssekify.NewRedisBroker(clusterClient(t, c)), nil)
-	waitLinked(t, a.hub, b.hub, wait)
-	s := connect(t, b.srv, "u", "", nil)
+	a, _, s := clusterHubs(t, c)
 	ctx := context.Background()
-	owner, err := clusterClient(t, c).MasterForKey(ctx, "{"+ssekify.DefaultChannel+"}")
+	tag := "{" + ssekify.DefaultChannel + "}"
+	owner, err := clusterClient(t, c).MasterForKey(ctx, tag)
 	require.NoError(t, err)
 	addr := owner.Options().Addr
-	subs, err := owner.PubSubShardNumSub(ctx, "{"+ssekify.DefaultChannel+"}").Result()
-	require.NoError(t, err)
-	require.Equal(t, int64(2), subs["{"+ssekify.DefaultChannel+"}"], "both hubs subscribe on the owner")
+	require.Equal(t, int64(2), shardSubscribers(addr, tag), "both hubs subscribe on the owner")
 
 	const sent = "cluster_stats_messages_publish_sent"
 	before := clusterStat(t, addr, sent)
@@ -82,10 +193,7 @@ func TestClusterShardedPubSub(t *testing.T) {
 // once), and the subscription follows the slot.
 func TestClusterSlotMigration(t *testing.T) {
 	c := redistest.StartCluster(t, 3)
-	a := startNode(t, ssekify.NewRedisBroker(clusterClient(t, c)), nil)
-	b := startNode(t, ssekify.NewRedisBroker(clusterClient(t, c)), nil)
-	waitLinked(t, a.hub, b.hub, wait)
-	s := connect(t, b.srv, "u", "", nil)
+	a, b, s := clusterHubs(t, c)
 	ctx := context.Background()
 	cc := clusterClient(t, c)
 	tag := "{" + ssekify.DefaultChannel + "}"
@@ -99,71 +207,20 @@ func TestClusterSlotMigration(t *testing.T) {
 		dst = c.Addrs[1]
 	}
 
-	var mu sync.Mutex
-	var ok, failed []int
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < 2000; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			err := a.hub.PublishToUser(pctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)})
-			cancel()
-			mu.Lock()
-			if err == nil {
-				ok = append(ok, i)
-			} else {
-				failed = append(failed, i)
-			}
-			mu.Unlock()
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
+	p := startPublishing(a.hub, 2000, 2*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	migrateSlot(t, c, slot, src, dst)
 	time.Sleep(700 * time.Millisecond)
-	close(stop)
-	<-done
-
-	mu.Lock()
-	defer mu.Unlock()
+	ok, failed := p.end()
 	require.NotEmpty(t, ok)
 	t.Logf("slot %d moved %s → %s; %d publishes succeeded, %d failed during the move; B subscribed again %d times",
 		slot, src, dst, len(ok), len(failed), b.hub.Stats().BrokerReconnects)
-	want := map[int]bool{}
-	for _, i := range ok {
-		want[i] = true
-	}
-	maybe := map[int]bool{}
-	for _, i := range failed {
-		maybe[i] = true
-	}
-	last := -1
-	for len(want) > 0 {
-		ev, err := s.Next(10 * time.Second)
-		require.NoError(t, err, "%d successful publishes missing", len(want))
-		x := text(t, ev)
-		require.False(t, strings.HasPrefix(x, "gap:"), "no gap: the logs moved with the slot (%s)", x)
-		i, err := strconv.Atoi(strings.TrimPrefix(x, "e"))
-		require.NoError(t, err, x)
-		require.Greater(t, i, last, "in order, once")
-		last = i
-		require.True(t, want[i] || maybe[i], "e%d was never published", i)
-		delete(want, i)
-	}
+	checkArrivals(t, s, ok, failed, false) // the logs moved with the slot: no gap
 	_, err = redistest.Do(src, "", "HGET", tag+":m", "pos")
 	require.ErrorContains(t, err, "MOVED", "the slot left %s", src)
 	_, err = redistest.Do(dst, "", "HGET", tag+":m", "pos")
 	require.NoError(t, err, "the slot and the logs are on %s", dst)
-	eventually(t, "both hubs subscribed on the new owner", func() bool {
-		r, err := redistest.Do(dst, "", "PUBSUB", "SHARDNUMSUB", tag)
-		return err == nil && fmt.Sprint(r) == fmt.Sprint([]any{tag, int64(2)})
-	})
+	eventually(t, "both hubs subscribed on the new owner", func() bool { return shardSubscribers(dst, tag) == 2 })
 }
 
 // migrateSlot moves slot from the master at src to the one at dst, keys
@@ -204,10 +261,7 @@ func migrateSlot(t *testing.T, c *redistest.Cluster, slot int64, src, dst string
 // stream of the loss at its place; the subscriptions move to the new master.
 func TestClusterFailover(t *testing.T) {
 	c := redistest.StartClusterReplicas(t, 3, 1)
-	a := startNode(t, ssekify.NewRedisBroker(clusterClient(t, c)), nil)
-	b := startNode(t, ssekify.NewRedisBroker(clusterClient(t, c)), nil)
-	waitLinked(t, a.hub, b.hub, wait)
-	s := connect(t, b.srv, "u", "", nil)
+	a, _, s := clusterHubs(t, c)
 	ctx := context.Background()
 	tag := "{" + ssekify.DefaultChannel + "}"
 	owner, err := clusterClient(t, c).MasterForKey(ctx, tag)
@@ -233,79 +287,21 @@ func TestClusterFailover(t *testing.T) {
 		return false
 	})
 
-	var mu sync.Mutex
-	var ok []int
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < 20000; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			pctx, cancel := context.WithTimeout(ctx, time.Second)
-			err := a.hub.PublishToUser(pctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)})
-			cancel()
-			if err == nil {
-				mu.Lock()
-				ok = append(ok, i)
-				mu.Unlock()
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
+	p := startPublishing(a.hub, 20000, time.Second)
 	time.Sleep(300 * time.Millisecond)
 	victim.Kill()
 	redistest.WaitFor(t, 30*time.Second, "the replica promoted", func() bool {
 		r, err := redistest.Do(replica, "", "INFO", "replication")
 		return err == nil && strings.Contains(fmt.Sprint(r), "role:master")
 	})
-	mu.Lock()
-	promotedAt := len(ok)
-	mu.Unlock()
+	promotedAt := p.succeeded()
 	redistest.WaitFor(t, 30*time.Second, "publishes succeed on the new master", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(ok) > promotedAt+50
+		return p.succeeded() > promotedAt+50
 	})
-	close(stop)
-	<-done
-
-	mu.Lock()
-	defer mu.Unlock()
-	want := map[int]bool{}
-	for _, i := range ok {
-		want[i] = true
-	}
-	last, gapAfter := -1, -1 // gapAfter: the last event received before the latest gap event
-	for len(want) > 0 {
-		ev, err := s.Next(10 * time.Second)
-		if err != nil {
-			break
-		}
-		x := text(t, ev)
-		if strings.HasPrefix(x, "gap:") {
-			gapAfter = last
-			continue
-		}
-		i, err := strconv.Atoi(strings.TrimPrefix(x, "e"))
-		require.NoError(t, err, x)
-		require.Greater(t, i, last, "in order, once")
-		last = i
-		if gapAfter >= 0 {
-			for j := range want {
-				if j > gapAfter && j < i {
-					delete(want, j) // told by the gap event, at its place
-				}
-			}
-		}
-		delete(want, i)
-	}
-	require.Empty(t, want, "successful publishes neither received nor told by a gap event")
-	t.Logf("%d publishes succeeded, %d after the promotion; a gap event: %v", len(ok), len(ok)-promotedAt, gapAfter >= 0)
+	ok, failed := p.end()
+	gap := checkArrivals(t, s, ok, failed, true)
+	t.Logf("%d publishes succeeded, %d after the promotion, %d failed; a gap event: %v", len(ok), len(ok)-promotedAt, len(failed), gap)
 	redistest.WaitFor(t, 15*time.Second, "both hubs subscribed on the new master", func() bool {
-		r, err := redistest.Do(replica, "", "PUBSUB", "SHARDNUMSUB", tag)
-		return err == nil && fmt.Sprint(r) == fmt.Sprint([]any{tag, int64(2)})
+		return shardSubscribers(replica, tag) == 2
 	})
 }
