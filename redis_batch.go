@@ -209,17 +209,23 @@ func (b *RedisBroker) newScriptCall(calls []*pubCall) *scriptCall {
 	s := &scriptCall{calls: calls, keys: []string{logMetaKey(first.channel), logClockKey(first.channel)}}
 	s.args = append(make([]any, 0, 8+2*len(calls)),
 		b.publishTo(first.channel), randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, now, r.slack(), b.publishCommand())
-	logs := map[string]int{}
 	for _, c := range calls {
-		l, ok := logs[c.log]
-		if !ok {
-			l = len(logs) + 1
-			logs[c.log] = l
-			s.keys = append(s.keys, c.log, trimKey(c.channel, c.log))
-		}
-		s.args = append(s.args, l, c.env)
+		s.args = append(s.args, s.logNumber(c), c.env)
 	}
 	return s
+}
+
+// logNumber returns the number (1-based) of c's log among the (log, trim)
+// pairs of s's keys, adding the pair when it is new. A batch holds at most
+// maxPublishBatch events, so a scan of the few logs beats a map.
+func (s *scriptCall) logNumber(c *pubCall) int {
+	for i := 2; i < len(s.keys); i += 2 {
+		if s.keys[i] == c.log {
+			return i / 2
+		}
+	}
+	s.keys = append(s.keys, c.log, trimKey(c.channel, c.log))
+	return len(s.keys)/2 - 1
 }
 
 // result hands each call of s its epoch and position from the script's
