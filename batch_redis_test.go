@@ -216,3 +216,33 @@ func FuzzBatchMessage(f *testing.F) {
 
 // uvLen is the length of the shortest uvarint of v.
 func uvLen(v uint64) int { return len(binary.AppendUvarint(nil, v)) }
+
+// TestPublishBatchBounds: a batch takes at most MaxPublishBatch events and
+// MaxPublishBatchBytes of envelopes, and always one, however large.
+func TestPublishBatchBounds(t *testing.T) {
+	many := make([]int, 3*ssekify.MaxPublishBatch)
+	for i := range many {
+		many[i] = 100
+	}
+	require.Equal(t, ssekify.MaxPublishBatch, ssekify.BatchLen(many))
+	require.Equal(t, 5, ssekify.BatchLen(many[:5]))
+	half := ssekify.MaxPublishBatchBytes / 2
+	require.Equal(t, 2, ssekify.BatchLen([]int{half, half, 1}), "up to the byte bound")
+	require.Equal(t, 1, ssekify.BatchLen([]int{2 * ssekify.MaxPublishBatchBytes, 1}), "one oversized event alone")
+	require.Zero(t, ssekify.BatchLen(nil))
+}
+
+// TestClusterNeedsRedis7: sharded Pub/Sub needs Redis 7.0, so a broker on
+// a Cluster refuses Redis 6.2 (ErrRedisTooOld), which a single node takes.
+func TestClusterNeedsRedis7(t *testing.T) {
+	addr := fakeRedis(t, "6.2.14")
+	ctx := context.Background()
+	sharded := startNode(t, ssekify.ShardedBroker(ssekify.NewRedisBroker(redisClient(t, addr))), nil)
+	err := sharded.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "x"})
+	require.ErrorIs(t, err, ssekify.ErrRedisTooOld)
+	require.Contains(t, err.Error(), "Redis 6.2.14")
+	single := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	err = single.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "x"})
+	require.Error(t, err, "the fake server answers nothing but INFO")
+	require.NotErrorIs(t, err, ssekify.ErrRedisTooOld, "6.2 is enough on a single node")
+}

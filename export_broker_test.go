@@ -127,3 +127,23 @@ func PublishBatch(ctx context.Context, b *RedisBroker, channel string, maxLen in
 
 // EnvelopeBatch is the first byte of a batch message.
 const EnvelopeBatch = envelopeBatch
+
+// BatchLen is how many of queued envelopes of the given sizes the next
+// publish batch takes.
+func BatchLen(sizes []int) int {
+	queue := make([]*pubCall, len(sizes))
+	for i, n := range sizes {
+		queue[i] = &pubCall{env: make([]byte, n)}
+	}
+	return batchLen(queue)
+}
+
+// MaxPublishBatch and MaxPublishBatchBytes bound one publish batch.
+const (
+	MaxPublishBatch      = maxPublishBatch
+	MaxPublishBatchBytes = maxPublishBatchBytes
+)
+
+// ShardedBroker makes b behave as on a Cluster (sharded Pub/Sub) whatever
+// its client.
+func ShardedBroker(b *RedisBroker) *RedisBroker { b.sharded = true; return b }
