@@ -43,6 +43,23 @@ func texts(from, to int) []string {
 	return s
 }
 
+// publishMixed publishes "e<i>" from h to user u, room r or everyone, in
+// turn by i.
+func publishMixed(t testing.TB, h *ssekify.Hub, i int) {
+	t.Helper()
+	ctx, ev := context.Background(), ssekify.Event{Data: fmt.Sprintf("e%d", i)}
+	var err error
+	switch i % 3 {
+	case 0:
+		err = h.PublishToUser(ctx, "u", ev)
+	case 1:
+		err = h.PublishToRoom(ctx, "r", ev)
+	default:
+		err = h.Publish(ctx, ev)
+	}
+	require.NoError(t, err)
+}
+
 // TestFollowRecoversUnheardEnvelopes makes the publish script publish a run
 // of events where no instance hears them (as when Redis drops a
 // subscriber's messages): they reach the logs only. The next envelope
@@ -57,19 +74,7 @@ func TestFollowRecoversUnheardEnvelopes(t *testing.T) {
 	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
 	s := connect(t, b.srv, "u", "r", nil)
 	waitLinked(t, a.hub, b.hub, wait)
-	ctx := context.Background()
-	publish := func(i int) {
-		var err error
-		switch i % 3 {
-		case 0:
-			err = a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)})
-		case 1:
-			err = a.hub.PublishToRoom(ctx, "r", ssekify.Event{Data: fmt.Sprintf("e%d", i)})
-		default:
-			err = a.hub.Publish(ctx, ssekify.Event{Data: fmt.Sprintf("e%d", i)})
-		}
-		require.NoError(t, err)
-	}
+	publish := func(i int) { publishMixed(t, a.hub, i) }
 	publish(1)
 	unheard.Store(true)
 	for i := 2; i <= 30; i++ {
@@ -428,16 +433,7 @@ func TestSameInstanceReplayFromMemory(t *testing.T) {
 			_, last := readTexts(t, s, 1)
 			s.Close()
 			for i := 1; i <= 30; i++ {
-				var err error
-				switch i % 3 {
-				case 0:
-					err = b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)})
-				case 1:
-					err = b.hub.PublishToRoom(ctx, "r", ssekify.Event{Data: fmt.Sprintf("e%d", i)})
-				default:
-					err = b.hub.Publish(ctx, ssekify.Event{Data: fmt.Sprintf("e%d", i)})
-				}
-				require.NoError(t, err)
+				publishMixed(t, b.hub, i)
 			}
 			eventually(t, "A received them", func() bool { return a.hub.Stats().Received >= 31 })
 			back := connect(t, a.srv, "u", "r", http.Header{"Last-Event-ID": {last.LastEventID}})

@@ -198,9 +198,10 @@ func (b *RedisBroker) subscribeReady(ctx context.Context, channel string, handle
 // another node (Redis unsubscribed it): the hub subscribes again, there.
 var errShardMoved = errors.New("the shard channel's slot moved (sunsubscribe)")
 
-// reloadSlots makes a Cluster client read the slots' owners again: a shard
-// subscription that failed or was ended by Redis (the slot moved, a master
-// failed over) is made again on the owner of now. go-redis routes a
+// reloadSlots makes a Cluster client read the slots' owners again (go-redis
+// does it in the background, before the hub subscribes again after its
+// backoff): a shard subscription that failed or was ended by Redis (the
+// slot moved, a master failed over) is then made on the owner of now. go-redis routes a
 // subscription by its cached map, which only its commands' MOVED replies
 // renew, and a hub that only subscribes sends none.
 func (b *RedisBroker) reloadSlots() {
