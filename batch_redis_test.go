@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssekify/ssekify"
@@ -245,4 +247,38 @@ func TestClusterNeedsRedis7(t *testing.T) {
 	err = single.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "x"})
 	require.Error(t, err, "the fake server answers nothing but INFO")
 	require.NotErrorIs(t, err, ssekify.ErrRedisTooOld, "6.2 is enough on a single node")
+}
+
+// TestMalformedBatchRecoversAtOnce: an event reaches the log but its
+// message on the channel is malformed (a length past its end). The hub
+// reports it and reads the log at once: the stream gets the event without
+// waiting for another publish to show the skip.
+func TestMalformedBatchRecoversAtOnce(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	rc := redisClient(t, addr)
+	var log errorLog
+	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), &ssekify.Options{OnError: log.hook})
+	s := connect(t, a.srv, "u", "", nil)
+	ctx := context.Background()
+	require.NoError(t, a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e0"}))
+	got, _ := readTexts(t, s, 1)
+	require.Equal(t, []string{"e0"}, got)
+
+	// The event as a publish script would write it, then a broken message.
+	meta := "{" + ssekify.DefaultChannel + "}:m"
+	epoch := rc.HGet(ctx, meta, "epoch").Val()
+	pos, err := rc.HIncrBy(ctx, meta, "pos", 1).Result()
+	require.NoError(t, err)
+	ev := ssekify.LoggedEnvelope(a.hub, "user", "u", []byte(`"e1"`))
+	require.NoError(t, rc.XAdd(ctx, &redis.XAddArgs{Stream: ev.Log, ID: fmt.Sprintf("%d-0", pos), Values: []string{epoch, string(ev.Env)}}).Err())
+	e, err := strconv.ParseUint(epoch, 10, 64)
+	require.NoError(t, err)
+	raw := binary.AppendUvarint(append([]byte{ssekify.EnvelopeBatch}, binary.AppendUvarint(nil, e)...), uint64(pos))
+	raw = append(raw, 0x7f, 1, 2)
+	require.NoError(t, rc.Publish(ctx, ssekify.DefaultChannel, raw).Err())
+
+	got, _ = readTexts(t, s, 1)
+	require.Equal(t, []string{"e1"}, got, "recovered from the log, with no other publish")
+	require.Contains(t, log.codes(), ssekify.CodeInvalidEnvelope)
+	require.Positive(t, a.hub.Stats().LogRecoveries)
 }

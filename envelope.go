@@ -424,10 +424,21 @@ func (h *Hub) receive(ctx context.Context, raw []byte) error {
 }
 
 // receiveBatch delivers the envelopes of a batch message in turn, at their
-// positions. A malformed one is reported and skipped (the follower then
-// recovers its position from the logs, where it is told as lost); a
-// malformed length ends the batch.
+// positions. A malformed envelope is reported and skipped, a malformed
+// header or length ends the message; either way the follower then reads
+// the log's head and recovers from the logs what the message held for
+// this instance's streams (a malformed entry there is told to them as a
+// loss), rather than waiting for the next message to show the skip.
 func (h *Hub) receiveBatch(ctx context.Context, b []byte) error {
+	if ok, err := h.deliverBatch(ctx, b); ok || err != nil || h.lb == nil {
+		return err
+	}
+	return h.catchUp(ctx)
+}
+
+// deliverBatch is receiveBatch up to its recovery: it reports whether the
+// message was well formed.
+func (h *Hub) deliverBatch(ctx context.Context, b []byte) (bool, error) {
 	d := envelopeReader{b: b}
 	epoch, pos := d.uvarint(), d.uvarint()
 	if d.err == nil && (epoch == 0 || pos == 0) {
@@ -435,13 +446,14 @@ func (h *Hub) receiveBatch(ctx context.Context, b []byte) error {
 	}
 	if d.err != nil {
 		h.invalidEnvelope(fmt.Errorf("%w: batch message: %w", ErrInvalidEnvelope, d.err))
-		return nil
+		return false, nil
 	}
+	whole := true
 	for ; d.off < len(b); pos++ {
 		env, ok := d.framed()
 		if !ok {
 			h.invalidEnvelope(fmt.Errorf("%w: batch message with a malformed length", ErrInvalidEnvelope))
-			return nil
+			return false, nil
 		}
 		m, meta, err := h.decodeEnvelope(env)
 		if err == nil && !meta.logged {
@@ -449,6 +461,7 @@ func (h *Hub) receiveBatch(ctx context.Context, b []byte) error {
 		}
 		if err != nil {
 			h.invalidEnvelope(err)
+			whole = false
 			continue
 		}
 		meta.epoch, meta.position = epoch, pos
@@ -457,10 +470,10 @@ func (h *Hub) receiveBatch(ctx context.Context, b []byte) error {
 			continue
 		}
 		if err := h.follow(ctx, m, meta); err != nil {
-			return err
+			return whole, err
 		}
 	}
-	return nil
+	return whole, nil
 }
 
 // receiveOne handles one envelope outside a batch message.

@@ -81,6 +81,21 @@ func (h *Hub) syncLog(ctx context.Context) error {
 	return h.recover(ctx, f.last, pos)
 }
 
+// catchUp brings this instance to the log's head now, recovering what it
+// holds for the streams here: after a message it could not read whole.
+func (h *Hub) catchUp(ctx context.Context) error {
+	epoch, pos, _, err := h.lb.logHead(ctx, h.opts.Channel, randomEpoch(), h.now().UnixMilli())
+	switch f := &h.fol; {
+	case err != nil:
+		return fmt.Errorf("read the head of the log: %w", err)
+	case epoch != f.epoch:
+		return h.syncLog(ctx)
+	case pos > f.last:
+		return h.recover(ctx, f.last, pos)
+	}
+	return nil
+}
+
 // renewEpoch gives the log a new epoch: its positions went back, so a
 // position named again would be taken for one delivered already. The
 // counter is raised above every position this instance saw, so that the
