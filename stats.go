@@ -50,6 +50,13 @@ type Stats struct {
 	LogFetches      int64 `json:"logFetches"`      // streams that read the logs on Redis (a reconnect)
 	FetchedEvents   int64 `json:"fetchedEvents"`   // events they wrote from there
 	LogResets       int64 `json:"logResets"`       // new epochs seen: Redis lost the logs (streams told)
+	// Interest routing (a RedisBroker): the channels of users and rooms
+	// this instance subscribes to, so that it receives their events only
+	// while it holds streams for them (route.go).
+	Routes          int64 `json:"routes"`          // user and room channels subscribed, confirmed by Redis
+	RoutesPending   int64 `json:"routesPending"`   // user and room channels asked for, not yet confirmed
+	RouteCommands   int64 `json:"routeCommands"`   // SUBSCRIBE and UNSUBSCRIBE commands sent for them
+	BrokerEnvelopes int64 `json:"brokerEnvelopes"` // envelopes read from the subscription (own and others', before dropping duplicates)
 	Accepting       bool  `json:"accepting"`       // false after StopAccepting
 }
 
@@ -72,6 +79,8 @@ type counters struct {
 	invalidEnvelopes, brokerReconnects       atomic.Int64
 	logRecoveries, recoveredEvents           atomic.Int64
 	logFetches, fetchedEvents, logResets     atomic.Int64
+	routes, routesPending, routeCommands     atomic.Int64
+	brokerEnvelopes                          atomic.Int64
 }
 
 // counterShards is how many cache lines the sent counter is spread over.
@@ -151,6 +160,10 @@ func (h *Hub) Stats() Stats {
 		LogFetches:                 c.logFetches.Load(),
 		FetchedEvents:              c.fetchedEvents.Load(),
 		LogResets:                  c.logResets.Load(),
+		Routes:                     c.routes.Load(),
+		RoutesPending:              c.routesPending.Load(),
+		RouteCommands:              c.routeCommands.Load(),
+		BrokerEnvelopes:            c.brokerEnvelopes.Load(),
 		Accepting:                  !h.stopped.Load(),
 	}
 }
