@@ -14,14 +14,16 @@ import (
 	"github.com/ssekify/ssekify/internal/redistest"
 )
 
-// splitBatch splits a batch message into its epoch, first position and
-// framed envelopes.
-func splitBatch(t *testing.T, raw []byte) (epoch, first uint64, framed [][]byte) {
+// splitBatch splits a batch message into its epoch, the first position
+// of its script, its own first position and its framed envelopes.
+func splitBatch(t *testing.T, raw []byte) (epoch, since, first uint64, framed [][]byte) {
 	t.Helper()
 	require.Equal(t, byte(ssekify.EnvelopeBatch), raw[0], "a batch message")
 	b := raw[1:]
 	var k int
 	epoch, k = binary.Uvarint(b)
+	b = b[k:]
+	since, k = binary.Uvarint(b)
 	b = b[k:]
 	first, k = binary.Uvarint(b)
 	b = b[k:]
@@ -32,7 +34,13 @@ func splitBatch(t *testing.T, raw []byte) (epoch, first uint64, framed [][]byte)
 		framed = append(framed, b[:k+int(n)])
 		b = b[k+int(n):]
 	}
-	return epoch, first, framed
+	return epoch, since, first, framed
+}
+
+// headMessage is the head message of a script that gave first to last.
+func headMessage(epoch, first, last uint64) []byte {
+	b := binary.AppendUvarint([]byte{ssekify.EnvelopeHead}, epoch)
+	return binary.AppendUvarint(binary.AppendUvarint(b, first), last)
 }
 
 // unframe returns the envelope of a framed one.
@@ -44,50 +52,70 @@ func unframe(t *testing.T, b []byte) []byte {
 }
 
 // TestPublishBatchAcrossLogs runs one publish script for six events to
-// three logs: they take consecutive positions in the order given, each log
-// holds its own with the bytes one PUBLISH sent (a batch message of the
-// six envelopes), and a log over its bound is trimmed once, at the end.
+// three logs: they take consecutive positions in the order given; each run
+// of one log's events goes out as one batch message on that log's channel
+// (everyone's: the tenant channel) with the bytes the log holds, and the
+// head message names the script's positions last; a log over its bound
+// is trimmed once, at the end.
 func TestPublishBatchAcrossLogs(t *testing.T) {
 	addr := redistest.Start(t).Addr
 	rc := redisClient(t, addr)
 	b := ssekify.NewRedisBroker(redisClient(t, addr))
 	h := startNode(t, nil, nil).hub
 	ctx := context.Background()
-	sub := rc.Subscribe(ctx, ssekify.DefaultChannel)
+	ch := ssekify.DefaultChannel
+	userLog, roomLog := ssekify.RedisLogKey(ch, "user", "a"), ssekify.RedisLogKey(ch, "room", "x")
+	sub := rc.Subscribe(ctx, ch, userLog, roomLog)
 	defer sub.Close()
-	_, err := sub.Receive(ctx)
-	require.NoError(t, err)
+	for range 3 {
+		_, err := sub.Receive(ctx)
+		require.NoError(t, err)
+	}
 
-	targets := [][2]string{{"user", "a"}, {"room", "x"}, {"user", "a"}, {"all", ""}, {"user", "a"}, {"room", "x"}}
+	targets := [][2]string{{"user", "a"}, {"user", "a"}, {"room", "x"}, {"all", ""}, {"user", "a"}, {"room", "x"}}
 	events := make([]ssekify.BatchEvent, len(targets))
 	for i, tg := range targets {
 		events[i] = ssekify.LoggedEnvelope(h, tg[0], tg[1], fmt.Appendf(nil, `"e%d"`, i))
 	}
-	got, err := ssekify.PublishBatch(ctx, b, ssekify.DefaultChannel, 2, events)
+	got, err := ssekify.PublishBatch(ctx, b, ch, 2, events)
 	require.NoError(t, err)
 	epoch := got[0][0]
 	for i, g := range got {
 		require.Equal(t, [2]uint64{epoch, uint64(i + 1)}, g)
 	}
 
-	msg, err := sub.ReceiveMessage(ctx)
-	require.NoError(t, err)
-	msgEpoch, first, parts := splitBatch(t, []byte(msg.Payload))
-	require.Equal(t, [2]uint64{epoch, 1}, [2]uint64{msgEpoch, first})
-	require.Len(t, parts, len(events))
-	for i, p := range parts {
-		require.Equal(t, events[i].Env, p, "the envelope as the publisher gave it")
-		f, err := ssekify.DecodeEnvelope(h, unframe(t, p))
+	runs := []struct {
+		channel string
+		first   uint64
+		events  []int
+	}{{userLog, 1, []int{0, 1}}, {roomLog, 3, []int{2}}, {ch, 4, []int{3}}, {userLog, 5, []int{4}}, {roomLog, 6, []int{5}}}
+	var parts [][]byte
+	for _, run := range runs {
+		msg, err := sub.ReceiveMessage(ctx)
 		require.NoError(t, err)
-		require.Equal(t, fmt.Sprintf(`"e%d"`, i), string(f.Data))
-		require.True(t, f.Logged)
+		require.Equal(t, run.channel, msg.Channel)
+		msgEpoch, since, first, framed := splitBatch(t, []byte(msg.Payload))
+		require.Equal(t, [3]uint64{epoch, 1, run.first}, [3]uint64{msgEpoch, since, first})
+		require.Len(t, framed, len(run.events))
+		for i, p := range framed {
+			e := run.events[i]
+			require.Equal(t, events[e].Env, p, "the envelope as the publisher gave it")
+			f, err := ssekify.DecodeEnvelope(h, unframe(t, p))
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprintf(`"e%d"`, e), string(f.Data))
+			require.True(t, f.Logged)
+		}
+		parts = append(parts, framed...)
 	}
+	head, err := sub.ReceiveMessage(ctx)
+	require.NoError(t, err)
+	require.Equal(t, ch, head.Channel)
+	require.Equal(t, headMessage(epoch, 1, 6), []byte(head.Payload), "the head names the script's positions")
 
-	userLog := ssekify.RedisLogKey(ssekify.DefaultChannel, "user", "a")
 	entries, err := rc.XRange(ctx, userLog, "-", "+").Result()
 	require.NoError(t, err)
 	require.Len(t, entries, 2, "three events, trimmed back to the bound of 2")
-	require.Equal(t, []string{"3-0", "5-0"}, []string{entries[0].ID, entries[1].ID})
+	require.Equal(t, []string{"2-0", "5-0"}, []string{entries[0].ID, entries[1].ID})
 	require.Equal(t, map[string]any{fmt.Sprint(epoch): string(parts[4])}, entries[1].Values, "the log holds the bytes published, under the epoch")
 	require.Equal(t, "1", rc.Get(ctx, "{"+ssekify.DefaultChannel+"}:t:u:a").Val(), "the newest position trimmed")
 	rooms, err := rc.XLen(ctx, ssekify.RedisLogKey(ssekify.DefaultChannel, "room", "x")).Result()
@@ -156,11 +184,15 @@ func TestMalformedBatchMessage(t *testing.T) {
 	}
 	framedPlain := append(binary.AppendUvarint(nil, uint64(len(plain))), plain...)
 	for i, raw := range [][]byte{
-		batch([]byte{1, 1}, logged, []byte{0x7f, 1, 2}), // a length past the end
-		batch([]byte{1, 2}, framedPlain, logged),        // an envelope without the flag
-		batch([]byte{0, 3}, logged),                     // epoch 0
-		batch([]byte{0x80}),                             // truncated header
-		logged[1:],                                      // a logged envelope outside a batch
+		batch([]byte{1, 1, 1}, logged, []byte{0x7f, 1, 2}), // a length past the end
+		batch([]byte{1, 2, 2}, framedPlain, logged),        // an envelope without the flag
+		batch([]byte{0, 3, 3}, logged),                     // epoch 0
+		batch([]byte{1, 4, 3}, logged),                     // a run before its script
+		batch([]byte{0x80}),                                // truncated header
+		logged[1:],                                         // a logged envelope outside a batch
+		headMessage(1, 5, 4),                               // a head that ends before it starts
+		headMessage(1, 5, 5)[:3],                           // a truncated head
+		append(headMessage(1, 5, 5), 0),                    // a head with a byte more
 	} {
 		ssekify.ReceiveEnvelope(n.hub, raw)
 		require.Equal(t, int64(i+1), n.hub.Stats().InvalidEnvelopes, "message %d", i)
@@ -181,11 +213,12 @@ func FuzzBatchMessage(f *testing.F) {
 	env := ssekify.LoggedEnvelope(other, "user", "u", []byte(`"x"`)).Env
 	plain, err := ssekify.EncodeEnvelope(other, "all", "", "", "", []byte(`1`))
 	require.NoError(f, err)
-	f.Add([]byte{1, 1})
-	f.Add(append([]byte{7, 1}, env...))
-	f.Add(append(append([]byte{7, 1}, env...), env...))
-	f.Add(append(append([]byte{7, 1}, byte(len(plain))), plain...))
+	f.Add([]byte{1, 1, 1})
+	f.Add(append([]byte{7, 1, 1}, env...))
+	f.Add(append(append([]byte{7, 1, 2}, env...), env...))
+	f.Add(append(append([]byte{7, 1, 1}, byte(len(plain))), plain...))
 	f.Add([]byte{0, 1, 3, 2, 1})
+	f.Add([]byte{7, 3, 2})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		before := h.Stats()
 		ssekify.ReceiveEnvelope(h, append([]byte{ssekify.EnvelopeBatch}, body...))
@@ -197,11 +230,16 @@ func FuzzBatchMessage(f *testing.F) {
 		if k > 0 {
 			b = b[k:]
 		}
-		pos, k2 := binary.Uvarint(b)
-		if k <= 0 || k2 <= 0 || epoch == 0 || pos == 0 || uvLen(epoch) != k || uvLen(pos) != k2 {
+		since, k2 := binary.Uvarint(b)
+		if k2 > 0 {
+			b = b[k2:]
+		}
+		pos, k3 := binary.Uvarint(b)
+		if k <= 0 || k2 <= 0 || k3 <= 0 || epoch == 0 || since == 0 || pos < since ||
+			uvLen(epoch) != k || uvLen(since) != k2 || uvLen(pos) != k3 {
 			want = 1 // the header
 		} else {
-			for b = b[k2:]; len(b) > 0; {
+			for b = b[k3:]; len(b) > 0; {
 				n, k := binary.Uvarint(b)
 				want++
 				if k <= 0 || uvLen(n) != k || n > uint64(len(b)-k) {
@@ -274,6 +312,7 @@ func TestMalformedBatchRecoversAtOnce(t *testing.T) {
 	e, err := strconv.ParseUint(epoch, 10, 64)
 	require.NoError(t, err)
 	raw := binary.AppendUvarint(append([]byte{ssekify.EnvelopeBatch}, binary.AppendUvarint(nil, e)...), uint64(pos))
+	raw = binary.AppendUvarint(raw, uint64(pos))
 	raw = append(raw, 0x7f, 1, 2)
 	require.NoError(t, rc.Publish(ctx, ssekify.DefaultChannel, raw).Err())
 

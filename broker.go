@@ -95,6 +95,12 @@ type readySubscriber interface {
 	subscribeReady(ctx context.Context, channel string, handler func([]byte) error, ready func() error) error
 }
 
+// routedSubscriber is a Broker that subscribes to the channels of the
+// users and rooms a hub holds streams for (route.go): RedisBroker.
+type routedSubscriber interface {
+	subscribeRouted(ctx context.Context, channel string, rt *router, handler func([]byte) error, ready func() error) error
+}
+
 // startBroker opens the broker named by the options, hands its counter to
 // the seq allocator and starts the one subscriber goroutine of the hub.
 func (h *Hub) startBroker() error {
@@ -112,6 +118,9 @@ func (h *Hub) startBroker() error {
 	if lb, ok := h.broker.(logBroker); ok {
 		h.lb = lb
 		h.follows = !h.opts.PublishOnly
+	}
+	if _, ok := h.broker.(routedSubscriber); ok && h.follows {
+		h.rt = newRouter(h)
 	}
 	if c, ok := h.broker.(Counter); ok {
 		h.seq.setCounter(c)
@@ -241,6 +250,9 @@ func (h *Hub) brokerGap() {
 // subscribeOnce runs one subscription of the hub's channel.
 func (h *Hub) subscribeOnce(ctx context.Context, ready func() error) error {
 	receive := func(raw []byte) error { return h.receive(ctx, raw) }
+	if rs, ok := h.broker.(routedSubscriber); ok && h.rt != nil {
+		return rs.subscribeRouted(ctx, h.opts.Channel, h.rt, receive, ready)
+	}
 	if rs, ok := h.broker.(readySubscriber); ok {
 		return rs.subscribeReady(ctx, h.opts.Channel, receive, ready)
 	}

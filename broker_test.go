@@ -70,14 +70,23 @@ var backends = []struct {
 	{"redis-server", func(t testing.TB) string { return redistest.Start(t).Addr }},
 }
 
-// probeUser receives the probes of waitLinked; no stream ever has it.
+// probeUser receives the probes of waitLinked; no test stream has it.
 const probeUser = "probe:nobody"
 
 // waitLinked waits at most d until a publish of from reaches to, that is
-// until to's subscription is live. It publishes a probe to a user who has
-// no stream and watches to's received count.
+// until to's subscription is live. It holds a stream of probeUser on to
+// meanwhile (to then subscribes to that user's channel), publishes probes
+// to that user and watches to's received count.
 func waitLinked(t testing.TB, from, to *ssekify.Hub, d time.Duration) {
 	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		req := httptest.NewRequest("GET", "/probe", nil).WithContext(ctx)
+		_ = to.Register(httptest.NewRecorder(), req, probeUser, nil)
+	}()
+	defer func() { stop(); <-probed }()
 	deadline := time.Now().Add(d)
 	for {
 		before := to.Stats().Received

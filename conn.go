@@ -79,11 +79,14 @@ func (c *Conn) UserID() string { return c.userID }
 
 // Join adds the connection to room. It returns ErrEmptyTarget for an empty
 // room, and ErrTooLong for a name longer than MaxRoomBytes or when the
-// connection is in MaxRoomsPerStream rooms already.
+// connection is in MaxRoomsPerStream rooms already. With a RedisBroker it
+// returns once this instance receives the room's Publish* events, at most
+// a round trip to Redis when the room is new here (Hub.JoinRoom).
 func (c *Conn) Join(room string) error {
 	if err := checkRoom(room); err != nil {
 		return err
 	}
+	defer c.hub.awaitRoutes([]logKey{{kindRoom, room}})()
 	c.hub.mu.Lock()
 	defer c.hub.mu.Unlock()
 	if c.allIdx < 0 {

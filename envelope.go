@@ -62,16 +62,22 @@ const envelopeVersion = 2
 //	02 00 08 'a1b2c3d4' 01 05 06 18 80 a0 ab fe f9 62
 //	'alice' 'notify' '1700000000000-a1b2c3d4-7' '{"text":"hi"}'
 //
-// A batch message carries the logged envelopes that one publish script
-// appended, which took consecutive positions: the byte envelopeBatch, the
-// epoch and the first position (uvarints), then each envelope preceded by
-// its length, a uvarint (the framed form that the script is given and the
-// log entry holds). A receiver delivers them in turn, as if they had come
-// one by one.
+// A batch message carries a run of logged envelopes of one log that one
+// publish script appended, which took consecutive positions: the byte
+// envelopeBatch, the epoch, the first position the script gave and the
+// run's first position (uvarints), then each envelope preceded by its
+// length, a uvarint (the framed form that the script is given and the log
+// entry holds). A receiver delivers them in turn, as if they had come one
+// by one.
+//
+// A head message ends each publish script (log_redis.go), on the tenant
+// channel: the byte envelopeHead, then the epoch and the first and last
+// positions the script gave, uvarints.
 const (
 	flagLogged = 1 << 0
 
 	envelopeBatch = 0x82
+	envelopeHead  = 0x83
 
 	envelopeKindUser = 1
 	envelopeKindRoom = 2
@@ -419,6 +425,8 @@ func (h *Hub) receive(ctx context.Context, raw []byte) error {
 		return nil
 	case len(raw) > 0 && raw[0] == envelopeBatch:
 		return h.receiveBatch(ctx, raw[1:])
+	case len(raw) > 0 && raw[0] == envelopeHead:
+		return h.receiveHead(ctx, raw[1:])
 	}
 	return h.receiveOne(raw)
 }
@@ -440,13 +448,18 @@ func (h *Hub) receiveBatch(ctx context.Context, b []byte) error {
 // message was well formed.
 func (h *Hub) deliverBatch(ctx context.Context, b []byte) (bool, error) {
 	d := envelopeReader{b: b}
-	epoch, pos := d.uvarint(), d.uvarint()
-	if d.err == nil && (epoch == 0 || pos == 0) {
-		d.fail("epoch %d, position %d", epoch, pos)
+	epoch, since, pos := d.uvarint(), d.uvarint(), d.uvarint()
+	if d.err == nil && (epoch == 0 || since == 0 || pos < since) {
+		d.fail("epoch %d, script from %d, position %d", epoch, since, pos)
 	}
 	if d.err != nil {
 		h.invalidEnvelope(fmt.Errorf("%w: batch message: %w", ErrInvalidEnvelope, d.err))
 		return false, nil
+	}
+	if h.lb != nil {
+		if ok, err := h.since(ctx, epoch, since); !ok || err != nil {
+			return true, err
+		}
 	}
 	whole := true
 	for ; d.off < len(b); pos++ {
@@ -465,6 +478,7 @@ func (h *Hub) deliverBatch(ctx context.Context, b []byte) (bool, error) {
 			continue
 		}
 		meta.epoch, meta.position = epoch, pos
+		h.stats.brokerEnvelopes.Add(1)
 		if h.lb == nil {
 			h.deliverReceived(m, meta)
 			continue
@@ -474,6 +488,27 @@ func (h *Hub) deliverBatch(ctx context.Context, b []byte) (bool, error) {
 		}
 	}
 	return whole, nil
+}
+
+// receiveHead handles the head message of a publish script: the
+// follower is at its last position (follow.go, head).
+func (h *Hub) receiveHead(ctx context.Context, b []byte) error {
+	d := envelopeReader{b: b}
+	epoch, first, last := d.uvarint(), d.uvarint(), d.uvarint()
+	if d.err == nil && (epoch == 0 || first == 0 || last < first || d.off != len(b)) {
+		d.fail("epoch %d, positions %d to %d, %d bytes", epoch, first, last, len(b))
+	}
+	if d.err != nil {
+		h.invalidEnvelope(fmt.Errorf("%w: head message: %w", ErrInvalidEnvelope, d.err))
+		if h.lb != nil {
+			return h.catchUp(ctx)
+		}
+		return nil
+	}
+	if h.lb == nil {
+		return nil
+	}
+	return h.head(ctx, epoch, first, last)
 }
 
 // receiveOne handles one envelope outside a batch message.

@@ -3,6 +3,7 @@ package ssekify
 import (
 	"context"
 	"sync/atomic"
+	"time"
 )
 
 // StopSubscription stops h's broker subscription and waits for its
@@ -65,11 +66,11 @@ func MaxEnvelopeBytes(h *Hub) int { return h.maxEnvelopeBytes() }
 // subscribes to while on is true: the events reach the logs only, as when
 // Redis drops a subscriber's messages.
 func PublishUnheard(b *RedisBroker, on *atomic.Bool) {
-	b.silent = func(ch string) string {
+	b.silent = func() string {
 		if on.Load() {
-			return ch + ":unheard"
+			return ":unheard"
 		}
-		return ch
+		return ""
 	}
 }
 
@@ -125,8 +126,12 @@ func PublishBatch(ctx context.Context, b *RedisBroker, channel string, maxLen in
 	return out, nil
 }
 
-// EnvelopeBatch is the first byte of a batch message.
-const EnvelopeBatch = envelopeBatch
+// EnvelopeBatch and EnvelopeHead are the first bytes of a batch message
+// and of a head message.
+const (
+	EnvelopeBatch = envelopeBatch
+	EnvelopeHead  = envelopeHead
+)
 
 // BatchLen is how many of queued envelopes of the given sizes the next
 // publish batch takes.
@@ -147,3 +152,14 @@ const (
 // ShardedBroker makes b behave as on a Cluster (sharded Pub/Sub) whatever
 // its client.
 func ShardedBroker(b *RedisBroker) *RedisBroker { b.sharded = true; return b }
+
+// SetRouteGrace sets how long h keeps a route without streams subscribed
+// (routeGrace); the sweep runs every d/2 from the next one on.
+func SetRouteGrace(h *Hub, d time.Duration) {
+	h.rt.mu.Lock()
+	defer h.rt.mu.Unlock()
+	h.rt.grace = d
+	if s := h.rt.sess; s != nil {
+		s.signal()
+	}
+}

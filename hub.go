@@ -49,10 +49,26 @@ type Hub struct {
 	lb         logBroker // broker, when it keeps logs (log_redis.go)
 	follows    bool      // lb is set and this hub subscribes: it follows the log (not PublishOnly)
 	fol        follower  // where this instance stands in them (follow.go)
+	rt         *router   // interest routing, when it follows (route.go)
 	ownsBroker bool
 	subStop    func() // stops the broker subscription and waits for it
 
 	life lifecycle // Shutdown's state (lifecycle.go)
+}
+
+// awaitRoutes returns once this instance receives the Publish* events of
+// the logs keys (interest routing, route.go): at once when it does
+// already, after one round trip to Redis when one is new here, after at
+// most routeWait (and the subscription's renewal) when Redis does not
+// confirm it. The routes are kept until the caller calls the function
+// returned, once its streams hold them (or it gave up). Without routing
+// it returns at once.
+func (h *Hub) awaitRoutes(keys []logKey) (done func()) {
+	if h.rt == nil {
+		return func() {}
+	}
+	h.rt.wait(h.rt.want(keys))
+	return func() { h.rt.done(keys) }
 }
 
 // userConns is one user's connections on this instance.
@@ -103,7 +119,7 @@ func (h *Hub) add(c *Conn, rooms []string) {
 		h.users[c.userID] = u
 		h.stats.users.Add(1)
 	}
-	h.logs.attach(logKey{kindUser, c.userID})
+	h.readLog(logKey{kindUser, c.userID})
 	u.conns = append(u.conns, c)
 	c.allIdx = len(h.all)
 	h.all = append(h.all, c)
@@ -125,7 +141,7 @@ func (h *Hub) remove(c *Conn) bool {
 	for room := range c.rooms {
 		h.leaveRoom(c, room)
 	}
-	h.logs.detach(logKey{kindUser, c.userID})
+	h.unreadLog(logKey{kindUser, c.userID})
 	end := len(h.all) - 1
 	moved := h.all[end]
 	h.all[c.allIdx], moved.allIdx = moved, c.allIdx
@@ -161,7 +177,23 @@ func (h *Hub) join(c *Conn, room string) {
 	}
 	c.rooms[room] = len(list)
 	h.rooms[room] = append(list, c)
-	h.logs.attach(logKey{kindRoom, room})
+	h.readLog(logKey{kindRoom, room})
+}
+
+// readLog and unreadLog count a stream in and out of the readers of a
+// log: its memory log and its route. Called with h.mu held.
+func (h *Hub) readLog(k logKey) {
+	h.logs.attach(k)
+	if h.rt != nil {
+		h.rt.hold(k)
+	}
+}
+
+func (h *Hub) unreadLog(k logKey) {
+	h.logs.detach(k)
+	if h.rt != nil {
+		h.rt.release(k)
+	}
 }
 
 // leave removes c from room. Called with h.mu held.
@@ -190,19 +222,25 @@ func (h *Hub) leaveRoom(c *Conn, room string) {
 		h.rooms[room] = list[:end]
 	}
 	delete(c.rooms, room)
-	h.logs.detach(logKey{kindRoom, room})
+	h.unreadLog(logKey{kindRoom, room})
 }
 
 // JoinRoom adds every connection of userID on this instance to room and
 // returns how many there are.
 // A room name longer than MaxRoomBytes, or a connection already in
 // MaxRoomsPerStream rooms, is refused with ErrTooLong and nothing changes.
+// With a RedisBroker, JoinRoom returns once this instance receives the
+// room's Publish* events (see awaitRoutes): the events published after it
+// returns reach the connections.
 func (h *Hub) JoinRoom(userID, room string) (int, error) {
 	if userID == "" {
 		return 0, ErrEmptyTarget
 	}
 	if err := checkRoom(room); err != nil {
 		return 0, err
+	}
+	if h.UserConnections(userID) > 0 {
+		defer h.awaitRoutes([]logKey{{kindRoom, room}})()
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -39,6 +39,14 @@ type logStore interface {
 	// find returns the position of the newest event of the logs keys whose
 	// id is id (a caller's Event.ID or an Options.FrameID id).
 	find(keys []logKey, id string) (pos uint64, ok bool)
+	// partial: the log of key may lack Publish* events the instance did
+	// not receive (its route was not subscribed) up to now, whose
+	// position is pos: it no longer covers a position at or before pos.
+	partial(key logKey, pos uint64)
+	// partialOffline is partial for every log no stream reads now: after
+	// an outage of the subscription, whose recovery delivers only to the
+	// streams here.
+	partialOffline(pos uint64)
 	// clear drops the events of one user's log, or of every log for "".
 	clear(userID string)
 }

@@ -56,12 +56,17 @@ type targetLog struct {
 	// floor is the store's lostFloor when the log was made: what a
 	// forgotten log of the same target lost, or events sent to the target
 	// while it had no log, lie at or below it, uncounted.
-	floor   uint64
-	tombs   tombRing
-	readers int   // streams reading it
-	seen    int64 // unix nanoseconds when the last reader left
-	gone    bool  // forgotten: index entries that name it are stale
-	lru     lruLinks[targetLog]
+	floor uint64
+	tombs tombRing
+	// partialBefore: the log may lack Publish* events published before
+	// the event after position partialBefore-1 (its route was not
+	// subscribed, or an outage was recovered while no stream read it):
+	// it covers no position before partialBefore.
+	partialBefore uint64
+	readers       int   // streams reading it
+	seen          int64 // unix nanoseconds when the last reader left
+	gone          bool  // forgotten: index entries that name it are stale
+	lru           lruLinks[targetLog]
 }
 
 func (l *targetLog) links() *lruLinks[targetLog] { return &l.lru }
@@ -338,11 +343,23 @@ func (s *memLogs) covers(keys []logKey, after uint64) bool {
 		if k.kind != kindAll {
 			l = s.logs[k]
 		}
-		if l == nil || l.lostAfter(after, ^uint64(0), 0).any() {
+		if l == nil || after < l.partialBefore || l.lostAfter(after, ^uint64(0), 0).any() {
 			return false
 		}
 	}
 	return true
+}
+
+func (s *memLogs) partial(key logKey, pos uint64) {
+	if l := s.logs[key]; l != nil && l != s.all {
+		l.partialBefore = max(l.partialBefore, pos+1)
+	}
+}
+
+func (s *memLogs) partialOffline(pos uint64) {
+	for l := s.off.head; l != nil; l = l.lru.next {
+		l.partialBefore = max(l.partialBefore, pos+1)
+	}
 }
 
 // logCursor walks one log during a read.

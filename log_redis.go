@@ -114,10 +114,11 @@ func trimKey(ch, log string) string {
 
 // publishScript appends and publishes a batch of events of one channel,
 // in order, in one atomic step. KEYS: meta, clock, then a (log, trim) pair
-// per log the batch touches. ARGV: channel, new epoch, max length, ttl ms,
-// clock length, now ms, trim slack, the publish command (PUBLISH, or
-// SPUBLISH on a Cluster), then two per event: the number of its log's pair
-// (1-based) and its framed envelope (envelope.go). It returns
+// per log the batch touches. ARGV: the tenant channel, new epoch, max
+// length, ttl ms, clock length, now ms, trim slack, the publish command
+// (PUBLISH, or SPUBLISH on a Cluster), a suffix of every channel (empty;
+// tests make events nobody hears), then two per event: the number of its
+// log's pair (1-based) and its framed envelope (envelope.go). It returns
 // {epoch, position} per event, flattened. uv writes a uvarint.
 //
 // The counter is raised once by the batch's size. Each event is XADDed to
@@ -126,16 +127,24 @@ func trimKey(ch, log string) string {
 // event costs Redis its XADD and little more. Then each log touched is
 // trimmed (once it holds slack events beyond its bound, back to the bound,
 // recording the newest trimmed position in its trim key: a full log costs
-// one trim per slack events) and its expiry renewed; the clock gets an
-// entry once a second; and one PUBLISH sends the batch message: the epoch,
-// the first position and the framed envelopes.
+// one trim per slack events) and its expiry renewed, and the clock gets an
+// entry once a second.
+//
+// Publishing (interest routing, route.go): each run of consecutive events
+// of one log goes out as one batch message (the epoch, the script's
+// first position, the run's first position, its framed envelopes) on the log's channel: its key's name
+// for a user or a room, the tenant channel for everyone. Then the head
+// message, on the tenant channel, names the positions the script gave
+// (the epoch, the first and the last): every instance hears it, so the
+// heads follow each other without a hole, and an instance knows up to
+// where it received everything of its channels.
 //
 // An XADD refused because the log already holds the position means the
 // counter went back (a failover or a restore that lost writes): the
 // counter jumps past the log, under a new epoch whose base is the log's
 // newest position (the k-th jump of a batch takes the given new epoch plus
 // k-1), so no position is ever given twice within an epoch; the events
-// before the jump are published as a batch message of their own.
+// before the jump are published, with their head, first.
 var publishScript = redis.NewScript(`
 local function uv(n)
   local s = ''
@@ -145,7 +154,7 @@ local function uv(n)
   end
   return s .. string.char(n)
 end
-local n = (#ARGV - 8) / 2
+local n = (#ARGV - 9) / 2
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'sec')
 local epoch = meta[1]
 if not epoch then
@@ -154,28 +163,47 @@ if not epoch then
 end
 local pos = redis.call('HINCRBY', KEYS[1], 'pos', n) - n
 local maxlen, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
-local batch = string.char(` + strconv.Itoa(envelopeBatch) + `)
+local cmd, sfx = ARGV[8], ARGV[9]
+local tenant = ARGV[1] .. sfx
+local everyone = string.sub(KEYS[1], 1, -2) .. 'a'
+local batch, head = string.char(` + strconv.Itoa(envelopeBatch) + `), string.char(` + strconv.Itoa(envelopeHead) + `)
 local out, last, jumps = {}, {}, 0
-local msg = {batch .. uv(tonumber(epoch)) .. uv(pos + 1)}
+local first, run, runLog = pos + 1, nil, 0
+local function flush()
+  if not run then return end
+  local log = KEYS[1 + 2 * runLog]
+  local ch = tenant
+  if log ~= everyone then ch = log .. sfx end
+  redis.call(cmd, ch, table.concat(run))
+  run = nil
+end
+local function tell(upto)
+  flush()
+  if upto >= first then
+    redis.call(cmd, tenant, head .. uv(tonumber(epoch)) .. uv(first) .. uv(upto))
+  end
+end
 for i = 0, n - 1 do
-  local l = tonumber(ARGV[9 + 2 * i])
-  local log, env = KEYS[1 + 2 * l], ARGV[10 + 2 * i]
+  local l = tonumber(ARGV[10 + 2 * i])
+  local log, env = KEYS[1 + 2 * l], ARGV[11 + 2 * i]
   pos = pos + 1
   if maxlen > 0 then
     local r = redis.pcall('XADD', log, string.format('%d-0', pos), epoch, env)
     if type(r) == 'table' and r.err then
+      tell(pos - 1)
       local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
       local base = tonumber(string.match(top[1][1], '^(%d+)'))
       epoch, pos, jumps = string.format('%d', tonumber(ARGV[2]) + jumps), base + 1, jumps + 1
       redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6], 'base', base, 'pos', pos + n - 1 - i)
       redis.call('XADD', log, string.format('%d-0', pos), epoch, env)
-      if #msg > 1 then redis.call(ARGV[8], ARGV[1], table.concat(msg)) end
-      msg = {batch .. uv(tonumber(epoch)) .. uv(pos)}
+      first = pos
     end
   end
+  if run and runLog ~= l then flush() end
+  if not run then run, runLog = {batch .. uv(tonumber(epoch)) .. uv(first) .. uv(pos)}, l end
+  run[#run + 1] = env
   last[l] = pos
   out[2 * i + 1], out[2 * i + 2] = epoch, pos
-  msg[#msg + 1] = env
 end
 for l, p in pairs(last) do
   local log, trim = KEYS[1 + 2 * l], KEYS[2 + 2 * l]
@@ -208,7 +236,7 @@ if ttl > 0 then
     redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], string.format('%d-0', pos), 't', ARGV[6])
   end
 end
-redis.call(ARGV[8], ARGV[1], table.concat(msg))
+tell(pos)
 return out
 `)
 
@@ -331,16 +359,22 @@ func (b *RedisBroker) readLogs(ctx context.Context, channel string, keys []strin
 	return parseLogPage(res, len(keys))
 }
 
-// publishTo is the channel the publish script publishes on: on a Cluster
-// the shard channel of the channel's slot.
+// publishTo is the tenant channel the publish script publishes on: on a
+// Cluster the shard channel of the channel's slot.
 func (b *RedisBroker) publishTo(channel string) string {
 	if b.sharded {
 		channel = shardChannel(channel)
 	}
-	if b.silent != nil {
-		return b.silent(channel)
-	}
 	return channel
+}
+
+// channelSuffix is appended by the publish script to every channel it
+// publishes on: empty, unless a test makes events nobody hears.
+func (b *RedisBroker) channelSuffix() string {
+	if b.silent != nil {
+		return b.silent()
+	}
+	return ""
 }
 
 // publishCommand is the command the publish script publishes with.

@@ -63,9 +63,10 @@ type RedisBroker struct {
 	versionMu    sync.Mutex // checkVersion (log_redis.go)
 	versionKnown atomic.Bool
 	tooOld       error // set before versionKnown
-	// publishTo is where the publish script publishes (a test makes an
-	// event that reaches no subscriber); nil: the channel.
-	silent func(channel string) string
+	// silent returns a suffix of the channels the publish script
+	// publishes on (a test makes events that reach no subscriber); nil:
+	// none.
+	silent func() string
 }
 
 // RedisOption configures a RedisBroker.
@@ -180,7 +181,7 @@ func (b *RedisBroker) Publish(ctx context.Context, channel string, payload []byt
 // connection fails (it returns the error). It returns redis.ErrClosed after
 // Close.
 func (b *RedisBroker) Subscribe(ctx context.Context, channel string, handler func(payload []byte)) error {
-	return b.subscribe(ctx, channel, false, func(p []byte) error { handler(p); return nil }, nil)
+	return b.subscribe(ctx, channel, false, func(p []byte) error { handler(p); return nil }, nil, nil)
 }
 
 // subscribeReady subscribes to what the publish script of channel
@@ -191,7 +192,7 @@ func (b *RedisBroker) subscribeReady(ctx context.Context, channel string, handle
 	if b.sharded {
 		channel = shardChannel(channel)
 	}
-	return b.subscribe(ctx, channel, b.sharded, handler, ready)
+	return b.subscribe(ctx, channel, b.sharded, handler, ready, nil)
 }
 
 // errShardMoved ends a subscription to a shard channel whose slot moved to
@@ -212,18 +213,47 @@ func (b *RedisBroker) reloadSlots() {
 	}
 }
 
+// subscribeRouted subscribes to the tenant channel of channel and to
+// every route of rt (route.go), in one session: ready is called once Redis
+// confirmed them all; the session's sender then subscribes to the routes
+// asked for meanwhile and unsubscribes from idle ones, on the same
+// connection, and each confirmation is handed to rt.
+func (b *RedisBroker) subscribeRouted(ctx context.Context, channel string, rt *router, handler func([]byte) error, ready func() error) error {
+	if b.sharded {
+		channel = shardChannel(channel)
+	}
+	return b.subscribe(ctx, channel, b.sharded, handler, ready, rt)
+}
+
+// subscription is one session of subscribe: its connection and what it
+// waits for.
+type subscription struct {
+	b       *RedisBroker
+	ps      *redis.PubSub
+	channel string // the tenant channel
+	sharded bool
+	kind    string // "subscribe" or "ssubscribe"
+	rt      *router
+	rs      *routeSession
+	initial map[string]bool // channels of the first SUBSCRIBE not yet confirmed
+	first   []string        // the routes of the first SUBSCRIBE
+	ready   bool
+}
+
 // subscribe is Subscribe (SSUBSCRIBE when sharded) that calls ready, if
-// not nil, once Redis has confirmed the subscription.
-func (b *RedisBroker) subscribe(ctx context.Context, channel string, sharded bool, handler func([]byte) error, ready func() error) error {
+// not nil, once Redis has confirmed the subscription, and with rt the
+// routes too (subscribeRouted). Messages that come before are dropped:
+// ready reads the logs for them.
+func (b *RedisBroker) subscribe(ctx context.Context, channel string, sharded bool, handler func([]byte) error, ready func() error, rt *router) error {
 	if b.isClosed() {
 		return redis.ErrClosed
 	}
 	if ctx.Err() != nil {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopClose := context.AfterFunc(b.life, cancel)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopClose := context.AfterFunc(b.life, func() { cancel(nil) })
 	defer stopClose()
 	ps := b.client.Subscribe(ctx) // no channel yet: no I/O
 	defer ps.Close()
@@ -231,61 +261,133 @@ func (b *RedisBroker) subscribe(ctx context.Context, channel string, sharded boo
 	// PubSub does, when ctx ends or the broker closes.
 	stopRead := context.AfterFunc(ctx, func() { _ = ps.Close() })
 	defer stopRead()
-
-	ended := func(err error) error {
-		switch {
-		case b.isClosed():
-			return redis.ErrClosed
-		case ctx.Err() != nil:
-			return nil
-		}
-		if sharded {
-			b.reloadSlots()
-		}
-		return err
-	}
-	join, kind := ps.Subscribe, "subscribe"
+	s := &subscription{b: b, ps: ps, channel: channel, sharded: sharded, kind: "subscribe", rt: rt,
+		initial: map[string]bool{channel: true}}
 	if sharded {
-		join, kind = ps.SSubscribe, "ssubscribe"
+		s.kind = "ssubscribe"
 	}
-	if err := join(ctx, channel); err != nil {
-		return ended(fmt.Errorf("%s %s: %w", kind, channel, err))
+	if rt != nil {
+		s.rs, s.first = rt.begin(cancel)
+		defer rt.end(s.rs)
+		for _, ch := range s.first {
+			s.initial[ch] = true
+		}
+	}
+	err := s.run(ctx, handler, ready)
+	switch cause := context.Cause(ctx); {
+	case b.isClosed():
+		return redis.ErrClosed
+	case ctx.Err() != nil && !errors.Is(cause, context.Canceled):
+		err = cause // the session ended itself (route.go)
+	case ctx.Err() != nil:
+		return nil
+	}
+	if sharded {
+		b.reloadSlots()
+	}
+	return err
+}
+
+// run subscribes and reads the session's messages until it fails.
+func (s *subscription) run(ctx context.Context, handler func([]byte) error, ready func() error) error {
+	cmds := s.commands()
+	chans := append([]string{s.channel}, s.first...)
+	for len(chans) > 0 {
+		n := min(len(chans), routeChunk)
+		if err := cmds.subscribe(ctx, chans[:n]...); err != nil {
+			return fmt.Errorf("%s %s: %w", s.kind, s.channel, err)
+		}
+		chans = chans[n:]
+	}
+	if s.rt != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		sctx, stop := context.WithCancel(ctx)
+		defer stop() // before the wait: the sender ends with the reading
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.rt.send(sctx, s.rs, cmds)
+		}()
 	}
 	pinged := false // a PING is out since the last message
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, b.health)
+		msg, err := s.ps.ReceiveTimeout(ctx, s.b.health)
 		switch {
 		case err == nil:
 		case isTimeout(err) && !pinged:
 			// A quiet channel: make sure the connection is still alive.
-			if err := ps.Ping(ctx); err != nil {
-				return ended(fmt.Errorf("health check: %w", err))
+			if err := s.ps.Ping(ctx); err != nil {
+				return fmt.Errorf("health check: %w", err)
 			}
 			pinged = true
 			continue
 		case isTimeout(err):
-			return ended(fmt.Errorf("no answer to PING within %v: %w", b.health, err))
+			return fmt.Errorf("no answer to PING within %v: %w", s.b.health, err)
 		default:
-			return ended(err)
+			return err
 		}
 		pinged = false
 		switch m := msg.(type) {
 		case *redis.Message:
+			if !s.ready {
+				continue // published before the sync, which reads it
+			}
 			if err := handler([]byte(m.Payload)); err != nil {
-				return ended(err)
+				return err
 			}
 		case *redis.Subscription:
-			switch {
-			case m.Channel != channel:
-			case m.Kind == kind && ready != nil:
-				if err := ready(); err != nil {
-					return ended(err)
-				}
-			case m.Kind == "sunsubscribe":
-				return ended(fmt.Errorf("%s: %w", channel, errShardMoved))
+			if err := s.confirmation(m, ready); err != nil {
+				return err
 			}
 		}
 	}
+}
+
+// commands sends SUBSCRIBE and UNSUBSCRIBE (their sharded forms) on the
+// session's connection.
+func (s *subscription) commands() routeCommands {
+	if s.sharded {
+		return routeCommands{subscribe: s.ps.SSubscribe, unsubscribe: s.ps.SUnsubscribe}
+	}
+	return routeCommands{subscribe: s.ps.Subscribe, unsubscribe: s.ps.Unsubscribe}
+}
+
+// confirmation handles Redis's answer to a SUBSCRIBE or UNSUBSCRIBE. The
+// session is ready once every channel of its first SUBSCRIBE is
+// confirmed. A confirmation of the tenant channel after that means
+// go-redis made the connection again under the session (it does so after
+// a failed write, and subscribes again to everything): messages were lost
+// in between, so the session ends and the next one recovers them.
+func (s *subscription) confirmation(m *redis.Subscription, ready func() error) error {
+	switch m.Kind {
+	case s.kind:
+		switch {
+		case !s.ready:
+			delete(s.initial, m.Channel)
+			if len(s.initial) > 0 {
+				return nil
+			}
+			if ready != nil {
+				if err := ready(); err != nil {
+					return err
+				}
+			}
+			s.ready = true
+			if s.rt != nil {
+				s.rt.readied(s.first)
+			}
+		case m.Channel == s.channel:
+			return fmt.Errorf("%s: the connection was made again under the subscription", s.channel)
+		case s.rt != nil:
+			s.rt.confirmed(s.rs, m.Channel)
+		}
+	case "sunsubscribe":
+		if s.rt == nil || !s.rt.ourUnsubscribe(s.rs, m.Channel) {
+			return fmt.Errorf("%s: %w", m.Channel, errShardMoved)
+		}
+	}
+	return nil
 }
 
 // incrScript increments KEYS[1]; when the result is below ARGV[2] it sets

@@ -349,9 +349,12 @@ func TestRedisOutage(t *testing.T) {
 	require.Contains(t, logs.String(), "broker subscription lost")
 
 	// The reconnects left nothing behind; only the new redis-server
-	// process has its own reaper goroutine.
+	// process has its own reaper goroutine, and each hub's new
+	// subscription its one route sender.
 	require.NoError(t, goleak.Find(before,
-		goleak.IgnoreAnyFunction("github.com/ssekify/ssekify/internal/redistest.(*Server).launch.func1")))
+		goleak.IgnoreAnyFunction("github.com/ssekify/ssekify/internal/redistest.(*Server).launch.func1"),
+		goleak.IgnoreAnyFunction("github.com/ssekify/ssekify.(*router).send")))
+	require.Equal(t, 2, strings.Count(goroutines(), "ssekify.(*router).send("), "one route sender per hub")
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.

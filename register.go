@@ -102,7 +102,9 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request, userID string, opts *
 	if opts != nil {
 		rooms, onOpen = opts.Rooms, opts.OnOpen
 	}
-	open, err := h.attach(c, rooms, lastEventID(r))
+	from, routed := h.routeIn(c.userID, rooms)
+	open, err := h.attach(c, rooms, lastEventID(r), from)
+	routed()
 	if err != nil {
 		return nil, h.refuse(w, userID, err)
 	}
@@ -193,7 +195,7 @@ type opening struct {
 // (its writer reads its logs, then goes live under the same lock), without
 // one it starts live at the current position. Every event is therefore
 // either replayed or delivered live, never both, never neither.
-func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
+func (h *Hub) attach(c *Conn, rooms []string, lastID string, from logPlace) (opening, error) {
 	h.mu.Lock()
 	if h.stopped.Load() {
 		h.mu.Unlock()
@@ -206,7 +208,7 @@ func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
 	replay := false
 	switch {
 	case h.follows:
-		replay = h.attachLogged(c, lastID)
+		replay = h.attachLogged(c, lastID, from)
 	case lastID != "":
 		var pos uint64
 		if pos, replay = h.position(c, lastID); replay {
@@ -221,17 +223,52 @@ func (h *Hub) attach(c *Conn, rooms []string, lastID string) (opening, error) {
 	return h.opening(c, lastID, replay), nil
 }
 
+// logPlace is a place in the log on Redis: an epoch and a position.
+type logPlace struct{ epoch, pos uint64 }
+
+// routeIn asks for the routes of a stream that registers (route.go) and
+// waits until this instance receives their events. When it had to wait,
+// it returns where the instance stood before: the stream reads the logs
+// from there, so that it misses nothing published since Register began.
+// Call done once the stream is attached (or refused).
+func (h *Hub) routeIn(userID string, rooms []string) (from logPlace, done func()) {
+	if h.rt == nil {
+		return logPlace{}, func() {}
+	}
+	h.mu.Lock()
+	from = logPlace{h.fol.epoch, h.fol.upto()}
+	h.mu.Unlock()
+	keys := make([]logKey, 0, 1+len(rooms))
+	keys = append(keys, logKey{kindUser, userID})
+	for _, r := range rooms {
+		keys = append(keys, logKey{kindRoom, r})
+	}
+	done = func() { h.rt.done(keys) }
+	wait, s := h.rt.want(keys)
+	if len(wait) == 0 {
+		return logPlace{}, done
+	}
+	h.rt.wait(wait, s)
+	return from, done
+}
+
 // attachLogged sets the cursors of c, whose hub follows a log on Redis,
 // from its Last-Event-ID: the token's local part, when it is this
 // instance's, replays the memory logs (what SendTo* sent, and Publish*
 // events as delivered here); its Redis part, when it is of the log's
 // epoch, replays the Publish* events from the logs on Redis, on any
 // instance. A caller's id is searched in the memory logs only. It reports
-// whether the id was known (else the stream gets the gap event). h.mu held.
-func (h *Hub) attachLogged(c *Conn, lastID string) bool {
+// whether the id was known (else the stream gets the gap event). A stream
+// that starts live starts at from when it is of the log's epoch (it waited
+// for its routes), reading the logs from there. h.mu held.
+func (h *Hub) attachLogged(c *Conn, lastID string, from logPlace) bool {
 	f := &h.fol
 	c.repoch, c.rpos = f.epoch, f.upto()
 	c.unsynced = f.epoch == 0
+	if from.epoch == f.epoch && from.epoch != 0 && from.pos < c.rpos {
+		c.fetch = &redisFetch{epoch: f.epoch, after: from.pos, upto: c.rpos}
+		c.rpos = from.pos
+	}
 	tok, ok := parseToken2(lastID)
 	if !ok || len(lastID) > MaxLastEventIDBytes {
 		if lastID == "" {
@@ -252,7 +289,7 @@ func (h *Hub) attachLogged(c *Conn, lastID string) bool {
 	case tok.repoch != f.epoch:
 		return false // another epoch: the stream starts live, told by the gap event
 	default:
-		c.rpos = tok.rpos
+		c.rpos, c.fetch = tok.rpos, nil // the client's place, whatever from was
 		local := tok.epoch == h.epoch && tok.pos <= h.pos
 		if up := f.upto(); tok.rpos < up && !(local && h.memoryCovers(c, tok.pos)) {
 			c.fetch = &redisFetch{epoch: f.epoch, after: tok.rpos, upto: up}
