@@ -99,12 +99,12 @@
 // ReplayedEvents, ReplayLogs, ReplayBytes, ReplayEvicted, CatchUps,
 // GapEvents and MissedEvents.
 //
-// The logs sit behind a small internal interface so that logs shared by
-// every instance can replace them without the hub changing. Until then
-// positions are per instance: a client that reconnects to another instance
-// gets the gap event (reason "unknown-id"), and Publish* events carry a
-// caller's id across instances but each instance gives a default-id event
-// its own position.
+// Without Redis the logs are in memory and positions are per instance: a
+// client that reconnects to another instance gets the gap event (reason
+// "unknown-id"). With a RedisBroker the Publish* events are also in logs on
+// Redis, and a default id is a token of both places (this instance's and
+// the log's on Redis), so a reconnect to any instance replays them (see
+// Redis below); SendTo* events replay on the instance that sent them.
 //
 // # Auto fields
 //
@@ -154,12 +154,18 @@
 // # Redis
 //
 // Several instances behind a load balancer form one hub when they share a
-// Broker: each Publish* delivers to the streams of its own instance at once,
-// then publishes a versioned binary envelope (origin instance first, kind,
-// target, event name, a caller's id, time, the already encoded payload as it
-// is) on Options.Channel
-// (default "ssekify:bus"); every other instance delivers it to its streams,
-// and an instance ignores its own. Malformed envelopes are reported
+// RedisBroker: each Publish* runs one Lua script that appends the event (a
+// versioned binary envelope: origin instance, kind, target, event name, a
+// caller's id, time, the already encoded payload) to its target's log, a
+// Redis Stream under Options.Channel (default "ssekify:bus"), and
+// publishes it; every instance, the publisher too, delivers it from its
+// subscription, in position order. An instance subscribes to the channels
+// of the users and rooms it holds streams for (interest routing) and to
+// the tenant channel, which carries everyone's events: it receives what
+// its streams need, not the whole cluster's traffic. A client that
+// reconnects to any instance with its Last-Event-ID gets exactly the
+// Publish* events it missed; an instance whose subscription was lost reads
+// what its streams missed from the logs. Malformed envelopes are reported
 // (INVALID_ENVELOPE) and dropped. With a Counter (RedisBroker has one) the
 // seq of a requestId comes from one Redis INCR with expiry, the same for
 // every instance and for Send* and Publish* alike.
@@ -186,15 +192,15 @@
 // Seq.KeyPrefix; the hubs may share one client and never see each other's
 // events.
 //
-// When Redis goes away, local sends keep working and Publish* deliver
-// locally and return an error wrapping ErrBroker; the subscription is
-// reported lost (BROKER_SUBSCRIBE, Stats.BrokerReconnects) and comes back by
-// itself, with backoff, when Redis returns, which the Logger records. Pub/Sub
-// delivers at most once: events published during the outage do not reach
-// the other instances, and a client that reconnects elsewhere gets the gap
-// event rather than a wrong replay. Redis delivers the events of different
-// publishers in the order it executed their PUBLISH commands; see
-// RedisBroker.
+// When Redis goes away, local sends keep working and Publish* return an
+// error wrapping ErrBroker (such an event is not delivered anywhere); the
+// subscription is reported lost (BROKER_SUBSCRIBE, Stats.BrokerReconnects)
+// and comes back by itself, with backoff, when Redis returns, which the
+// Logger records; the instance then recovers from the logs what its
+// streams missed. A Redis that lost its data (a new epoch) is told to the
+// streams by the gap event (reason "reset"). A custom Broker keeps no
+// logs: it delivers at most once, Publish* deliver here at once, and after
+// an outage every stream gets the gap event (reason "broker").
 //
 // # Shutdown
 //
