@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
@@ -122,6 +123,10 @@ func TestRouteFlappingStream(t *testing.T) {
 	}
 	pub := hubs[2].hub
 	const total = 600
+	rng := rand.New(rand.NewPCG(1, 2))
+	// The first stream starts without a Last-Event-ID, before the first
+	// publish: it must get every event from the first on.
+	s := connect(t, hubs[rng.IntN(2)].srv, "u", "", nil)
 	published := make(chan struct{})
 	go func() {
 		defer close(published)
@@ -136,16 +141,23 @@ func TestRouteFlappingStream(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	rng := rand.New(rand.NewPCG(1, 2))
 	next, lastID, gaps, rounds := 1, "", 0, 0
-	read := func(s *ssetest.Stream, d time.Duration) bool {
-		for end := time.Now().Add(d); time.Now().Before(end) && next <= total; {
+	// read reads s for d, the first stream until its first event too, and
+	// keeps the id of the last event it read (the client's place; a
+	// stream that read none keeps the place it came with).
+	read := func(s *ssetest.Stream, d time.Duration) {
+		end, first := time.Now().Add(d), lastID == ""
+		if first {
+			end = time.Now().Add(wait)
+		}
+		for time.Now().Before(end) && next <= total {
 			ev, err := s.Next(time.Until(end))
 			if err != nil {
-				return true
+				return
 			}
-			if ev.LastEventID != "" {
-				lastID = ev.LastEventID
+			lastID = ev.LastEventID
+			if first {
+				first, end = false, time.Now().Add(d)
 			}
 			if ev.Type == ssekify.DefaultGapEvent {
 				gaps++
@@ -156,18 +168,15 @@ func TestRouteFlappingStream(t *testing.T) {
 			require.Equal(t, next, got, "round %d: event %d next, got %d", rounds, next, got)
 			next++
 		}
-		return next <= total
 	}
 	for deadline := time.Now().Add(time.Minute); next <= total && time.Now().Before(deadline); rounds++ {
-		hdr := http.Header{}
-		if lastID != "" {
-			hdr.Set("Last-Event-ID", lastID)
-		}
-		s := connect(t, hubs[rng.IntN(2)].srv, "u", "", hdr)
 		read(s, time.Duration(5+rng.IntN(30))*time.Millisecond)
 		s.Close()
+		require.NotEmpty(t, lastID, "the stream named its place")
 		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond) // sometimes past the grace
+		s = connect(t, hubs[rng.IntN(2)].srv, "u", "", http.Header{"Last-Event-ID": {lastID}})
 	}
+	s.Close()
 	<-published
 	if next <= total {
 		s := connect(t, hubs[0].srv, "u", "", http.Header{"Last-Event-ID": {lastID}})
@@ -274,4 +283,74 @@ func TestRouteDroppedMemoryLogIsPartial(t *testing.T) {
 	require.NoError(t, b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "live"}))
 	got, _ = readTexts(t, back, 1)
 	require.Equal(t, []string{"live"}, got)
+}
+
+// TestRegisterMissesNothingPublishedMeanwhile: new users' streams
+// register, without a Last-Event-ID, while another instance publishes to
+// them every 200µs: each stream gets every event whose publish began after
+// the handler called Register (its route was set up meanwhile), in order.
+func TestRegisterMissesNothingPublishedMeanwhile(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	waitLinked(t, b.hub, a.hub, wait)
+	var began sync.Map // user → when the handler called Register
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user := r.URL.Query().Get("user")
+		began.Store(user, time.Now())
+		_ = a.hub.Register(w, r, user, nil)
+	}))
+	t.Cleanup(func() { a.hub.CloseAll(); srv.Close() })
+	for i := range 20 {
+		user := fmt.Sprintf("new-%d", i)
+		stop := make(chan struct{})
+		var starts []time.Time // when each publish began
+		published := make(chan struct{})
+		go func() {
+			defer close(published)
+			for n := 0; n < 2000; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				starts = append(starts, time.Now())
+				if err := b.hub.PublishToUser(context.Background(), user, ssekify.Event{Data: strconv.Itoa(n)}); err != nil {
+					t.Errorf("publish: %v", err)
+					return
+				}
+				time.Sleep(200 * time.Microsecond)
+			}
+		}()
+		time.Sleep(time.Duration(i%5) * time.Millisecond)
+		s := connect(t, srv, user, "", nil)
+		time.Sleep(20 * time.Millisecond)
+		close(stop)
+		<-published
+		at, _ := began.Load(user)
+		first := len(starts)
+		for n, st := range starts {
+			if st.After(at.(time.Time)) {
+				first = n
+				break
+			}
+		}
+		var got []int
+		for {
+			ev, err := s.Next(100 * time.Millisecond)
+			if err != nil {
+				break
+			}
+			n, err := strconv.Atoi(text(t, ev))
+			require.NoError(t, err)
+			got = append(got, n)
+		}
+		s.Close()
+		require.NotEmpty(t, got, "%s got nothing", user)
+		require.LessOrEqual(t, got[0], first, "%s: the first event published after Register began (%d) is missing; got from %d", user, first, got[0])
+		for k := 1; k < len(got); k++ {
+			require.Equal(t, got[k-1]+1, got[k], "%s: in order, none missing", user)
+		}
+		require.Equal(t, len(starts)-1, got[len(got)-1], "%s: up to the last", user)
+	}
 }
