@@ -14,16 +14,14 @@ import (
 	"github.com/ssekify/ssekify/internal/redistest"
 )
 
-// splitBatch splits a batch message into its epoch, the first position
-// of its script, its own first position and its framed envelopes.
-func splitBatch(t *testing.T, raw []byte) (epoch, since, first uint64, framed [][]byte) {
+// splitBatch splits a batch message into its epoch, first position and
+// framed envelopes.
+func splitBatch(t *testing.T, raw []byte) (epoch, first uint64, framed [][]byte) {
 	t.Helper()
 	require.Equal(t, byte(ssekify.EnvelopeBatch), raw[0], "a batch message")
 	b := raw[1:]
 	var k int
 	epoch, k = binary.Uvarint(b)
-	b = b[k:]
-	since, k = binary.Uvarint(b)
 	b = b[k:]
 	first, k = binary.Uvarint(b)
 	b = b[k:]
@@ -34,13 +32,13 @@ func splitBatch(t *testing.T, raw []byte) (epoch, since, first uint64, framed []
 		framed = append(framed, b[:k+int(n)])
 		b = b[k+int(n):]
 	}
-	return epoch, since, first, framed
+	return epoch, first, framed
 }
 
-// headMessage is the head message of a script that gave first to last.
-func headMessage(epoch, first, last uint64) []byte {
-	b := binary.AppendUvarint([]byte{ssekify.EnvelopeHead}, epoch)
-	return binary.AppendUvarint(binary.AppendUvarint(b, first), last)
+// markMessage is a mark of epoch, position pos and number seq.
+func markMessage(epoch, pos, seq uint64) []byte {
+	b := binary.AppendUvarint([]byte{ssekify.EnvelopeMark}, epoch)
+	return binary.AppendUvarint(binary.AppendUvarint(b, pos), seq)
 }
 
 // unframe returns the envelope of a framed one.
@@ -54,9 +52,8 @@ func unframe(t *testing.T, b []byte) []byte {
 // TestPublishBatchAcrossLogs runs one publish script for six events to
 // three logs: they take consecutive positions in the order given; each run
 // of one log's events goes out as one batch message on that log's channel
-// (everyone's: the tenant channel) with the bytes the log holds, and the
-// head message names the script's positions last; a log over its bound
-// is trimmed once, at the end.
+// (everyone's: the tenant channel) with the bytes the log holds; a log
+// over its bound is trimmed once, at the end.
 func TestPublishBatchAcrossLogs(t *testing.T) {
 	addr := redistest.Start(t).Addr
 	rc := redisClient(t, addr)
@@ -94,8 +91,8 @@ func TestPublishBatchAcrossLogs(t *testing.T) {
 		msg, err := sub.ReceiveMessage(ctx)
 		require.NoError(t, err)
 		require.Equal(t, run.channel, msg.Channel)
-		msgEpoch, since, first, framed := splitBatch(t, []byte(msg.Payload))
-		require.Equal(t, [3]uint64{epoch, 1, run.first}, [3]uint64{msgEpoch, since, first})
+		msgEpoch, first, framed := splitBatch(t, []byte(msg.Payload))
+		require.Equal(t, [2]uint64{epoch, run.first}, [2]uint64{msgEpoch, first})
 		require.Len(t, framed, len(run.events))
 		for i, p := range framed {
 			e := run.events[i]
@@ -107,10 +104,6 @@ func TestPublishBatchAcrossLogs(t *testing.T) {
 		}
 		parts = append(parts, framed...)
 	}
-	head, err := sub.ReceiveMessage(ctx)
-	require.NoError(t, err)
-	require.Equal(t, ch, head.Channel)
-	require.Equal(t, headMessage(epoch, 1, 6), []byte(head.Payload), "the head names the script's positions")
 
 	entries, err := rc.XRange(ctx, userLog, "-", "+").Result()
 	require.NoError(t, err)
@@ -184,15 +177,14 @@ func TestMalformedBatchMessage(t *testing.T) {
 	}
 	framedPlain := append(binary.AppendUvarint(nil, uint64(len(plain))), plain...)
 	for i, raw := range [][]byte{
-		batch([]byte{1, 1, 1}, logged, []byte{0x7f, 1, 2}), // a length past the end
-		batch([]byte{1, 2, 2}, framedPlain, logged),        // an envelope without the flag
-		batch([]byte{0, 3, 3}, logged),                     // epoch 0
-		batch([]byte{1, 4, 3}, logged),                     // a run before its script
-		batch([]byte{0x80}),                                // truncated header
-		logged[1:],                                         // a logged envelope outside a batch
-		headMessage(1, 5, 4),                               // a head that ends before it starts
-		headMessage(1, 5, 5)[:3],                           // a truncated head
-		append(headMessage(1, 5, 5), 0),                    // a head with a byte more
+		batch([]byte{1, 1}, logged, []byte{0x7f, 1, 2}), // a length past the end
+		batch([]byte{1, 2}, framedPlain, logged),        // an envelope without the flag
+		batch([]byte{0, 3}, logged),                     // epoch 0
+		batch([]byte{0x80}),                             // truncated header
+		logged[1:],                                      // a logged envelope outside a batch
+		markMessage(0, 5, 1),                            // a mark without an epoch
+		markMessage(1, 5, 1)[:3],                        // a truncated mark
+		append(markMessage(1, 5, 1), 0),                 // a mark with a byte more
 	} {
 		ssekify.ReceiveEnvelope(n.hub, raw)
 		require.Equal(t, int64(i+1), n.hub.Stats().InvalidEnvelopes, "message %d", i)
@@ -213,12 +205,11 @@ func FuzzBatchMessage(f *testing.F) {
 	env := ssekify.LoggedEnvelope(other, "user", "u", []byte(`"x"`)).Env
 	plain, err := ssekify.EncodeEnvelope(other, "all", "", "", "", []byte(`1`))
 	require.NoError(f, err)
-	f.Add([]byte{1, 1, 1})
-	f.Add(append([]byte{7, 1, 1}, env...))
-	f.Add(append(append([]byte{7, 1, 2}, env...), env...))
-	f.Add(append(append([]byte{7, 1, 1}, byte(len(plain))), plain...))
+	f.Add([]byte{1, 1})
+	f.Add(append([]byte{7, 1}, env...))
+	f.Add(append(append([]byte{7, 1}, env...), env...))
+	f.Add(append(append([]byte{7, 1}, byte(len(plain))), plain...))
 	f.Add([]byte{0, 1, 3, 2, 1})
-	f.Add([]byte{7, 3, 2})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		before := h.Stats()
 		ssekify.ReceiveEnvelope(h, append([]byte{ssekify.EnvelopeBatch}, body...))
@@ -230,16 +221,11 @@ func FuzzBatchMessage(f *testing.F) {
 		if k > 0 {
 			b = b[k:]
 		}
-		since, k2 := binary.Uvarint(b)
-		if k2 > 0 {
-			b = b[k2:]
-		}
-		pos, k3 := binary.Uvarint(b)
-		if k <= 0 || k2 <= 0 || k3 <= 0 || epoch == 0 || since == 0 || pos < since ||
-			uvLen(epoch) != k || uvLen(since) != k2 || uvLen(pos) != k3 {
+		pos, k2 := binary.Uvarint(b)
+		if k <= 0 || k2 <= 0 || epoch == 0 || pos == 0 || uvLen(epoch) != k || uvLen(pos) != k2 {
 			want = 1 // the header
 		} else {
-			for b = b[k3:]; len(b) > 0; {
+			for b = b[k2:]; len(b) > 0; {
 				n, k := binary.Uvarint(b)
 				want++
 				if k <= 0 || uvLen(n) != k || n > uint64(len(b)-k) {
@@ -312,7 +298,6 @@ func TestMalformedBatchRecoversAtOnce(t *testing.T) {
 	e, err := strconv.ParseUint(epoch, 10, 64)
 	require.NoError(t, err)
 	raw := binary.AppendUvarint(append([]byte{ssekify.EnvelopeBatch}, binary.AppendUvarint(nil, e)...), uint64(pos))
-	raw = binary.AppendUvarint(raw, uint64(pos))
 	raw = append(raw, 0x7f, 1, 2)
 	require.NoError(t, rc.Publish(ctx, ssekify.DefaultChannel, raw).Err())
 

@@ -81,7 +81,7 @@ func (c *Conn) UserID() string { return c.userID }
 // room, and ErrTooLong for a name longer than MaxRoomBytes or when the
 // connection is in MaxRoomsPerStream rooms already. With a RedisBroker it
 // returns once this instance receives the room's Publish* events, at most
-// a round trip to Redis when the room is new here (Hub.JoinRoom).
+// two round trips to Redis when the room is new here (Hub.JoinRoom).
 func (c *Conn) Join(room string) error {
 	if err := checkRoom(room); err != nil {
 		return err

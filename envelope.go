@@ -64,20 +64,19 @@ const envelopeVersion = 2
 //
 // A batch message carries a run of logged envelopes of one log that one
 // publish script appended, which took consecutive positions: the byte
-// envelopeBatch, the epoch, the first position the script gave and the
-// run's first position (uvarints), then each envelope preceded by its
-// length, a uvarint (the framed form that the script is given and the log
-// entry holds). A receiver delivers them in turn, as if they had come one
-// by one.
+// envelopeBatch, the epoch and the run's first position (uvarints), then
+// each envelope preceded by its length, a uvarint (the framed form that
+// the script is given and the log entry holds). A receiver delivers them
+// in turn, as if they had come one by one.
 //
-// A head message ends each publish script (log_redis.go), on the tenant
-// channel: the byte envelopeHead, then the epoch and the first and last
-// positions the script gave, uvarints.
+// A mark (route.go) is the byte envelopeMark, then the epoch, the newest
+// position and the mark's number, uvarints: the log stood there when it was
+// published.
 const (
 	flagLogged = 1 << 0
 
 	envelopeBatch = 0x82
-	envelopeHead  = 0x83
+	envelopeMark  = 0x83
 
 	envelopeKindUser = 1
 	envelopeKindRoom = 2
@@ -425,8 +424,8 @@ func (h *Hub) receive(ctx context.Context, raw []byte) error {
 		return nil
 	case len(raw) > 0 && raw[0] == envelopeBatch:
 		return h.receiveBatch(ctx, raw[1:])
-	case len(raw) > 0 && raw[0] == envelopeHead:
-		return h.receiveHead(ctx, raw[1:])
+	case len(raw) > 0 && raw[0] == envelopeMark:
+		return h.receiveMark(ctx, raw[1:])
 	}
 	return h.receiveOne(raw)
 }
@@ -448,18 +447,13 @@ func (h *Hub) receiveBatch(ctx context.Context, b []byte) error {
 // message was well formed.
 func (h *Hub) deliverBatch(ctx context.Context, b []byte) (bool, error) {
 	d := envelopeReader{b: b}
-	epoch, since, pos := d.uvarint(), d.uvarint(), d.uvarint()
-	if d.err == nil && (epoch == 0 || since == 0 || pos < since) {
-		d.fail("epoch %d, script from %d, position %d", epoch, since, pos)
+	epoch, pos := d.uvarint(), d.uvarint()
+	if d.err == nil && (epoch == 0 || pos == 0) {
+		d.fail("epoch %d, position %d", epoch, pos)
 	}
 	if d.err != nil {
 		h.invalidEnvelope(fmt.Errorf("%w: batch message: %w", ErrInvalidEnvelope, d.err))
 		return false, nil
-	}
-	if h.lb != nil {
-		if ok, err := h.since(ctx, epoch, since); !ok || err != nil {
-			return true, err
-		}
 	}
 	whole := true
 	for ; d.off < len(b); pos++ {
@@ -490,25 +484,22 @@ func (h *Hub) deliverBatch(ctx context.Context, b []byte) (bool, error) {
 	return whole, nil
 }
 
-// receiveHead handles the head message of a publish script: the
-// follower is at its last position (follow.go, head).
-func (h *Hub) receiveHead(ctx context.Context, b []byte) error {
+// receiveMark handles a mark: every message published before it has been
+// received (follow.go, marked).
+func (h *Hub) receiveMark(ctx context.Context, b []byte) error {
 	d := envelopeReader{b: b}
-	epoch, first, last := d.uvarint(), d.uvarint(), d.uvarint()
-	if d.err == nil && (epoch == 0 || first == 0 || last < first || d.off != len(b)) {
-		d.fail("epoch %d, positions %d to %d, %d bytes", epoch, first, last, len(b))
+	epoch, pos, seq := d.uvarint(), d.uvarint(), d.uvarint()
+	if d.err == nil && (epoch == 0 || d.off != len(b)) {
+		d.fail("epoch %d, position %d, %d bytes", epoch, pos, len(b))
 	}
 	if d.err != nil {
-		h.invalidEnvelope(fmt.Errorf("%w: head message: %w", ErrInvalidEnvelope, d.err))
-		if h.lb != nil {
-			return h.catchUp(ctx)
-		}
+		h.invalidEnvelope(fmt.Errorf("%w: mark: %w", ErrInvalidEnvelope, d.err))
 		return nil
 	}
 	if h.lb == nil {
 		return nil
 	}
-	return h.head(ctx, epoch, first, last)
+	return h.marked(ctx, epoch, pos, seq)
 }
 
 // receiveOne handles one envelope outside a batch message.

@@ -2,7 +2,6 @@ package ssekify
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
 )
 
@@ -62,18 +61,6 @@ func ReceiveEnvelope(h *Hub, raw []byte) { _ = h.receive(context.Background(), r
 // MaxEnvelopeBytes is the largest envelope h accepts.
 func MaxEnvelopeBytes(h *Hub) int { return h.maxEnvelopeBytes() }
 
-// PublishUnheard makes b's publish script publish on a channel nobody
-// subscribes to while on is true: the events reach the logs only, as when
-// Redis drops a subscriber's messages.
-func PublishUnheard(b *RedisBroker, on *atomic.Bool) {
-	b.silent = func() string {
-		if on.Load() {
-			return ":unheard"
-		}
-		return ""
-	}
-}
-
 // RedisLogKey is the key of a user's ("user"), room's ("room") or
 // everyone's ("all") log on Redis.
 func RedisLogKey(channel, kind, target string) string {
@@ -126,11 +113,11 @@ func PublishBatch(ctx context.Context, b *RedisBroker, channel string, maxLen in
 	return out, nil
 }
 
-// EnvelopeBatch and EnvelopeHead are the first bytes of a batch message
-// and of a head message.
+// EnvelopeBatch and EnvelopeMark are the first bytes of a batch message
+// and of a mark.
 const (
 	EnvelopeBatch = envelopeBatch
-	EnvelopeHead  = envelopeHead
+	EnvelopeMark  = envelopeMark
 )
 
 // BatchLen is how many of queued envelopes of the given sizes the next

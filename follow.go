@@ -28,7 +28,6 @@ type follower struct {
 	last  uint64 // the newest position delivered here (h.mu)
 	to    uint64 // while recovering: the position it recovers up to (h.mu)
 	live  uint64 // the newest position received live by this subscription (its goroutine)
-	heard uint64 // the last position of the last head message this subscription heard (its goroutine)
 
 	synced   chan struct{} // closed by the first sync
 	syncOnce sync.Once
@@ -66,7 +65,7 @@ func (h *Hub) syncLog(ctx context.Context) error {
 	f := &h.fol
 	// A new subscription: Redis delivers each message once to it, some
 	// of them published before this read (dropped as recovered).
-	f.live, f.heard = 0, 0
+	f.live = 0
 	if f.epoch == 0 {
 		h.setHead(epoch, pos, false)
 		return nil
@@ -188,45 +187,28 @@ func (h *Hub) follow(ctx context.Context, m *message, meta envelopeMeta) error {
 	return nil
 }
 
-// since checks the first position of the publish script a message came
-// from (route.go): the heads of the scripts follow each other, so a first
-// position beyond the follower's next one means a script this
-// subscription did not hear, whose events are read from the logs first; a
-// first position not beyond the last head heard means the log went back.
-// It reports whether the message is to be delivered: not when it is of
-// an epoch before a reset, or the log went back.
-func (h *Hub) since(ctx context.Context, epoch, first uint64) (bool, error) {
+// marked handles a mark (route.go): this instance has received every
+// message published before it, so it stands at the mark's position, and
+// the routes the mark was asked for are live from there.
+func (h *Hub) marked(ctx context.Context, epoch, pos, seq uint64) error {
 	f := &h.fol
 	if epoch != f.epoch {
 		// Redis lost its data, or another instance renewed the epoch: the
 		// head says where the log stands now.
 		if err := h.syncLog(ctx); err != nil || epoch != f.epoch {
-			return false, err // published before the reset, which the streams were told of
+			return err
 		}
 	}
-	switch {
-	case f.heard > 0 && first <= f.heard:
-		return false, h.renewEpoch(ctx)
-	case first > f.last+1:
-		if err := h.recover(ctx, f.last, first-1); err != nil {
-			return false, err
-		}
+	if pos < f.live {
+		return h.renewEpoch(ctx) // Redis delivers in order: the log went back
 	}
-	return true, nil
-}
-
-// head handles the head message of a publish script: this instance has
-// now received every event of its channels up to the script's last
-// position.
-func (h *Hub) head(ctx context.Context, epoch, first, last uint64) error {
-	if ok, err := h.since(ctx, epoch, first); !ok || err != nil {
-		return err
-	}
-	f := &h.fol
-	f.heard, f.live = last, max(f.live, last)
+	f.live = pos
 	h.mu.Lock()
-	f.last = max(f.last, last)
+	f.last = max(f.last, pos)
 	h.mu.Unlock()
+	if h.rt != nil {
+		h.rt.marked(seq)
+	}
 	return nil
 }
 

@@ -58,7 +58,7 @@ type Hub struct {
 
 // awaitRoutes returns once this instance receives the Publish* events of
 // the logs keys (interest routing, route.go): at once when it does
-// already, after one round trip to Redis when one is new here, after at
+// already, after two round trips to Redis when one is new here, after at
 // most routeWait (and the subscription's renewal) when Redis does not
 // confirm it. The routes are kept until the caller calls the function
 // returned, once its streams hold them (or it gave up). Without routing

@@ -54,6 +54,10 @@ type logBroker interface {
 	// place), raising the counter to at least floor, and returns the
 	// channel's epoch and newest position.
 	renewEpoch(ctx context.Context, channel string, old, newEpoch, floor uint64, nowMs int64) (epoch, pos uint64, err error)
+	// mark publishes a mark on the channel of instance's marks
+	// (markChannel): the channel's epoch, newest position and seq, after
+	// every message published before it.
+	mark(ctx context.Context, channel, instance string, seq uint64) error
 	// readLogs reads the logs keys of channel after position after, up to
 	// upto, at most limit events per log.
 	readLogs(ctx context.Context, channel string, keys []string, after, upto uint64, limit int) (logPage, error)
@@ -116,9 +120,8 @@ func trimKey(ch, log string) string {
 // in order, in one atomic step. KEYS: meta, clock, then a (log, trim) pair
 // per log the batch touches. ARGV: the tenant channel, new epoch, max
 // length, ttl ms, clock length, now ms, trim slack, the publish command
-// (PUBLISH, or SPUBLISH on a Cluster), a suffix of every channel (empty;
-// tests make events nobody hears), then two per event: the number of its
-// log's pair (1-based) and its framed envelope (envelope.go). It returns
+// (PUBLISH, or SPUBLISH on a Cluster), then two per event: the number of
+// its log's pair (1-based) and its framed envelope (envelope.go). It returns
 // {epoch, position} per event, flattened. uv writes a uvarint.
 //
 // The counter is raised once by the batch's size. Each event is XADDed to
@@ -131,20 +134,16 @@ func trimKey(ch, log string) string {
 // entry once a second.
 //
 // Publishing (interest routing, route.go): each run of consecutive events
-// of one log goes out as one batch message (the epoch, the script's
-// first position, the run's first position, its framed envelopes) on the log's channel: its key's name
-// for a user or a room, the tenant channel for everyone. Then the head
-// message, on the tenant channel, names the positions the script gave
-// (the epoch, the first and the last): every instance hears it, so the
-// heads follow each other without a hole, and an instance knows up to
-// where it received everything of its channels.
+// of one log goes out as one batch message (the epoch, the run's first
+// position, its framed envelopes) on the log's channel: its key's name
+// for a user or a room, the tenant channel for everyone.
 //
 // An XADD refused because the log already holds the position means the
 // counter went back (a failover or a restore that lost writes): the
 // counter jumps past the log, under a new epoch whose base is the log's
 // newest position (the k-th jump of a batch takes the given new epoch plus
 // k-1), so no position is ever given twice within an epoch; the events
-// before the jump are published, with their head, first.
+// before the jump are published first.
 var publishScript = redis.NewScript(`
 local function uv(n)
   local s = ''
@@ -154,7 +153,7 @@ local function uv(n)
   end
   return s .. string.char(n)
 end
-local n = (#ARGV - 9) / 2
+local n = (#ARGV - 8) / 2
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'sec')
 local epoch = meta[1]
 if not epoch then
@@ -163,44 +162,36 @@ if not epoch then
 end
 local pos = redis.call('HINCRBY', KEYS[1], 'pos', n) - n
 local maxlen, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
-local cmd, sfx = ARGV[8], ARGV[9]
-local tenant = ARGV[1] .. sfx
+local cmd, tenant = ARGV[8], ARGV[1]
 local everyone = string.sub(KEYS[1], 1, -2) .. 'a'
-local batch, head = string.char(` + strconv.Itoa(envelopeBatch) + `), string.char(` + strconv.Itoa(envelopeHead) + `)
+local batch = string.char(` + strconv.Itoa(envelopeBatch) + `)
 local out, last, jumps = {}, {}, 0
-local first, run, runLog = pos + 1, nil, 0
+local run, runLog = nil, 0
 local function flush()
   if not run then return end
   local log = KEYS[1 + 2 * runLog]
   local ch = tenant
-  if log ~= everyone then ch = log .. sfx end
+  if log ~= everyone then ch = log end
   redis.call(cmd, ch, table.concat(run))
   run = nil
 end
-local function tell(upto)
-  flush()
-  if upto >= first then
-    redis.call(cmd, tenant, head .. uv(tonumber(epoch)) .. uv(first) .. uv(upto))
-  end
-end
 for i = 0, n - 1 do
-  local l = tonumber(ARGV[10 + 2 * i])
-  local log, env = KEYS[1 + 2 * l], ARGV[11 + 2 * i]
+  local l = tonumber(ARGV[9 + 2 * i])
+  local log, env = KEYS[1 + 2 * l], ARGV[10 + 2 * i]
   pos = pos + 1
   if maxlen > 0 then
     local r = redis.pcall('XADD', log, string.format('%d-0', pos), epoch, env)
     if type(r) == 'table' and r.err then
-      tell(pos - 1)
+      flush()
       local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
       local base = tonumber(string.match(top[1][1], '^(%d+)'))
       epoch, pos, jumps = string.format('%d', tonumber(ARGV[2]) + jumps), base + 1, jumps + 1
       redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6], 'base', base, 'pos', pos + n - 1 - i)
       redis.call('XADD', log, string.format('%d-0', pos), epoch, env)
-      first = pos
     end
   end
   if run and runLog ~= l then flush() end
-  if not run then run, runLog = {batch .. uv(tonumber(epoch)) .. uv(first) .. uv(pos)}, l end
+  if not run then run, runLog = {batch .. uv(tonumber(epoch)) .. uv(pos)}, l end
   run[#run + 1] = env
   last[l] = pos
   out[2 * i + 1], out[2 * i + 2] = epoch, pos
@@ -236,7 +227,7 @@ if ttl > 0 then
     redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], string.format('%d-0', pos), 't', ARGV[6])
   end
 end
-tell(pos)
+flush()
 return out
 `)
 
@@ -251,6 +242,27 @@ if not m[1] then
   return {ARGV[1], tonumber(m[2] or 0), tonumber(m[2] or 0)}
 end
 return {m[1], tonumber(m[2] or 0), tonumber(m[3] or 0)}
+`)
+
+// markScript publishes a mark on channel ARGV[1] with the command
+// ARGV[2]: the byte envelopeMark, the epoch and newest position of KEYS[1]
+// and the number ARGV[3], uvarints (nothing without an epoch). It returns
+// {epoch, position}. A script runs between two others, so the mark reaches
+// a subscriber after every message published before it.
+var markScript = redis.NewScript(`
+local function uv(n)
+  local s = ''
+  while n >= 128 do
+    s = s .. string.char(n % 128 + 128)
+    n = math.floor(n / 128)
+  end
+  return s .. string.char(n)
+end
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'pos')
+if not m[1] then return {0, 0} end
+local pos = tonumber(m[2] or 0)
+redis.call(ARGV[2], ARGV[1], string.char(` + strconv.Itoa(envelopeMark) + `) .. uv(tonumber(m[1])) .. uv(pos) .. uv(tonumber(ARGV[3])))
+return {m[1], pos}
 `)
 
 // renewScript replaces the epoch ARGV[1] of KEYS[1] by ARGV[2] (born
@@ -332,6 +344,17 @@ func (b *RedisBroker) logHead(ctx context.Context, channel string, newEpoch uint
 	return epoch, pos, base, err
 }
 
+func (b *RedisBroker) mark(ctx context.Context, channel, instance string, seq uint64) error {
+	if b.isClosed() {
+		return redis.ErrClosed
+	}
+	return markScript.Run(ctx, b.client, []string{logMetaKey(channel)}, markChannel(channel, instance), b.publishCommand(), seq).Err()
+}
+
+// markChannel is the channel of one instance's marks: in the channel's
+// slot, so that it is a shard channel of the tenant's shard on a Cluster.
+func markChannel(channel, instance string) string { return "{" + channel + "}:i:" + instance }
+
 func (b *RedisBroker) renewEpoch(ctx context.Context, channel string, old, newEpoch, floor uint64, nowMs int64) (uint64, uint64, error) {
 	if b.isClosed() {
 		return 0, 0, redis.ErrClosed
@@ -366,15 +389,6 @@ func (b *RedisBroker) publishTo(channel string) string {
 		channel = shardChannel(channel)
 	}
 	return channel
-}
-
-// channelSuffix is appended by the publish script to every channel it
-// publishes on: empty, unless a test makes events nobody hears.
-func (b *RedisBroker) channelSuffix() string {
-	if b.silent != nil {
-		return b.silent()
-	}
-	return ""
 }
 
 // publishCommand is the command the publish script publishes with.

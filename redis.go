@@ -63,10 +63,6 @@ type RedisBroker struct {
 	versionMu    sync.Mutex // checkVersion (log_redis.go)
 	versionKnown atomic.Bool
 	tooOld       error // set before versionKnown
-	// silent returns a suffix of the channels the publish script
-	// publishes on (a test makes events that reach no subscriber); nil:
-	// none.
-	silent func() string
 }
 
 // RedisOption configures a RedisBroker.
@@ -213,11 +209,12 @@ func (b *RedisBroker) reloadSlots() {
 	}
 }
 
-// subscribeRouted subscribes to the tenant channel of channel and to
-// every route of rt (route.go), in one session: ready is called once Redis
-// confirmed them all; the session's sender then subscribes to the routes
-// asked for meanwhile and unsubscribes from idle ones, on the same
-// connection, and each confirmation is handed to rt.
+// subscribeRouted subscribes to the tenant channel of channel, to the
+// instance's mark channel and to every route of rt (route.go), in one
+// session: ready is called once Redis confirmed them all; the session's
+// sender then subscribes to the routes asked for meanwhile and
+// unsubscribes from idle ones, on the same connection, and each
+// confirmation is handed to rt.
 func (b *RedisBroker) subscribeRouted(ctx context.Context, channel string, rt *router, handler func([]byte) error, ready func() error) error {
 	if b.sharded {
 		channel = shardChannel(channel)
@@ -231,6 +228,7 @@ type subscription struct {
 	b       *RedisBroker
 	ps      *redis.PubSub
 	channel string // the tenant channel
+	mark    string // the instance's mark channel (with rt)
 	sharded bool
 	kind    string // "subscribe" or "ssubscribe"
 	rt      *router
@@ -267,9 +265,10 @@ func (b *RedisBroker) subscribe(ctx context.Context, channel string, sharded boo
 		s.kind = "ssubscribe"
 	}
 	if rt != nil {
+		s.mark = rt.markChannel()
 		s.rs, s.first = rt.begin(cancel)
 		defer rt.end(s.rs)
-		for _, ch := range s.first {
+		for _, ch := range append(s.first, s.mark) {
 			s.initial[ch] = true
 		}
 	}
@@ -292,6 +291,9 @@ func (b *RedisBroker) subscribe(ctx context.Context, channel string, sharded boo
 func (s *subscription) run(ctx context.Context, handler func([]byte) error, ready func() error) error {
 	cmds := s.commands()
 	chans := append([]string{s.channel}, s.first...)
+	if s.mark != "" {
+		chans = append(chans, s.mark)
+	}
 	for len(chans) > 0 {
 		n := min(len(chans), routeChunk)
 		if err := cmds.subscribe(ctx, chans[:n]...); err != nil {
@@ -377,10 +379,10 @@ func (s *subscription) confirmation(m *redis.Subscription, ready func() error) e
 			if s.rt != nil {
 				s.rt.readied(s.first)
 			}
-		case m.Channel == s.channel:
+		case m.Channel == s.channel || m.Channel == s.mark:
 			return fmt.Errorf("%s: the connection was made again under the subscription", s.channel)
 		case s.rt != nil:
-			s.rt.confirmed(s.rs, m.Channel)
+			s.rt.subscribed(s.rs, m.Channel)
 		}
 	case "sunsubscribe":
 		if s.rt == nil || !s.rt.ourUnsubscribe(s.rs, m.Channel) {

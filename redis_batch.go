@@ -207,8 +207,8 @@ func (b *RedisBroker) newScriptCall(calls []*pubCall) *scriptCall {
 	}
 	r := first.r
 	s := &scriptCall{calls: calls, keys: []string{logMetaKey(first.channel), logClockKey(first.channel)}}
-	s.args = append(make([]any, 0, 9+2*len(calls)),
-		b.publishTo(first.channel), randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, now, r.slack(), b.publishCommand(), b.channelSuffix())
+	s.args = append(make([]any, 0, 8+2*len(calls)),
+		b.publishTo(first.channel), randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, now, r.slack(), b.publishCommand())
 	for _, c := range calls {
 		s.args = append(s.args, s.logNumber(c), c.env)
 	}

@@ -48,9 +48,9 @@ var (
 //
 // With a RedisBroker, the first stream of a user or room on this instance
 // waits, before its headers, until the instance receives that user's or
-// room's events (interest routing: one SUBSCRIBE, batched with the other
-// streams arriving, usually under a millisecond, at most two seconds), and
-// then reads from the logs what was published since Register began.
+// room's events (interest routing: a SUBSCRIBE and a mark, two round trips
+// shared with the other streams arriving, at most two seconds), and then
+// reads from the logs what was published since Register began.
 //
 // A lean stream (Options.Lean, RegisterOptions.Lean) does not block:
 // Register takes the HTTP/1.1 connection over once the headers and the

@@ -12,35 +12,38 @@ import (
 // event of a user's or a room's log on that log's own channel (its key's
 // name, in the channel's slot), and an instance subscribes to the
 // channels of the users and rooms it holds streams for, plus the tenant
-// channel (Options.Channel), which carries the events for everyone and,
-// at the end of every script, a head message: the positions the script
-// gave. So an instance receives the events of its own streams, not the
-// whole cluster's.
+// channel (Options.Channel), which carries the events for everyone, and
+// its own mark channel. So an instance receives the events of its own
+// streams, not the whole cluster's.
 //
 // One subscription connection carries every channel of the hub, in the
-// order Redis published them, and the head messages follow each other
-// without a hole: an instance knows, at every message, the exact position
-// up to which it received everything of the channels it subscribes to. A
-// channel's subscription is confirmed by Redis in the same order, so at
-// its confirmation the follower's position (follower.last) is exactly the
-// head of the log at the moment Redis subscribed it: a stream of that
-// user or room that waited for it reads the logs up to there and is live
-// from there, and nothing falls between.
+// order Redis published them. A mark is a script that publishes the log's
+// newest position on an instance's mark channel: it reaches the instance
+// after every message published before it, so when it arrives the
+// instance has received everything of its channels up to that position
+// (follower.last). A new channel is asked for with SUBSCRIBE; once Redis
+// confirmed it, the instance asks for a mark: from the mark's position on,
+// the channel's events arrive live, and a stream of that user or room
+// that waited for it reads the logs up to there. Nothing falls between.
+// Marks also come once a second, so that the instance's position (which
+// its streams' tokens carry) stays fresh when none of its channels has
+// traffic.
 //
 // A route is one such channel. Register (and a runtime Join) asks for its
-// routes first and waits, at most routeWait, for Redis to confirm those
-// it has not yet; then it registers the stream, which holds them. A route stays subscribed
-// while streams here read its log and for routeGrace after the last one
-// left, so a client that reconnects at once costs no command. Changes are
+// routes first and waits, at most routeWait, for them to be live; then it
+// registers the stream, which holds them. A route stays subscribed while
+// streams here read its log and for routeGrace after the last one left,
+// so a client that reconnects at once costs no command. Changes are
 // batched: one sender per subscription session sends every queued channel
 // in one SUBSCRIBE (or UNSUBSCRIBE) per routeChunk channels, waits for
-// their confirmations (or routeGather) and sends the next batch.
+// their confirmations, asks for one mark, and lets routeGather pass before
+// the next batch.
 //
 // When the subscription is lost, every route is subscribed again with the
-// tenant channel in the next session, which is ready once Redis confirmed
-// them all; the follower then reads the logs for what the streams here
-// missed (follow.go). A stream that registers while there is no session
-// does not wait: that recovery covers it.
+// tenant and mark channels in the next session, which is ready once Redis
+// confirmed them all; the follower then reads the logs for what the
+// streams here missed (follow.go). A stream that registers while there is
+// no session does not wait: that recovery covers it.
 
 // Bounds and pacing of interest routing.
 const (
@@ -56,6 +59,9 @@ const (
 	// batch before it sends the next, so that many streams arriving at
 	// once share commands.
 	routeGather = 2 * time.Millisecond
+	// markEvery is how often an instance asks for a mark when nothing
+	// else did.
+	markEvery = time.Second
 )
 
 // errRoutesUnconfirmed ends a session whose routes Redis did not confirm
@@ -64,22 +70,25 @@ var errRoutesUnconfirmed = errors.New("Redis did not confirm the subscription of
 
 // router is the hub's set of routes and its current subscription session.
 type router struct {
-	hub    *Hub
-	mu     sync.Mutex
-	routes map[string]*route // by channel
-	sess   *routeSession     // nil while no subscription runs
-	grace  time.Duration     // routeGrace (shorter in tests)
+	hub      *Hub
+	mu       sync.Mutex
+	routes   map[string]*route // by channel
+	sess     *routeSession     // nil while no subscription runs
+	grace    time.Duration     // routeGrace (shorter in tests)
+	markSeq  uint64            // the number of the last mark asked for
+	lastMark time.Time         // when it was asked for
 }
 
 // route is one user's or room's channel.
 type route struct {
-	key       logKey
-	refs      int           // streams here that read its log
-	wants     int           // Register and Join calls waiting for it, or about to hold it
-	idleSince time.Time     // when refs and wants last fell to 0
-	confirmed bool          // Redis confirmed it, in this session or an earlier one
-	ready     chan struct{} // closed when confirmed
-	asked     bool          // a SUBSCRIBE for it is out in the current session
+	key        logKey
+	refs       int           // streams here that read its log
+	wants      int           // Register and Join calls waiting for it, or about to hold it
+	idleSince  time.Time     // when refs and wants last fell to 0
+	subscribed bool          // Redis confirmed its SUBSCRIBE in the current session
+	confirmed  bool          // live: a mark came after its SUBSCRIBE, in this session or an earlier one
+	ready      chan struct{} // closed when confirmed
+	asked      bool          // a SUBSCRIBE for it is out in the current session
 }
 
 // routeSession is one subscription's part of the routing: the changes
@@ -89,10 +98,11 @@ type routeSession struct {
 	lost   chan struct{} // closed when the session ended
 	cancel context.CancelCauseFunc
 
-	adds        []string       // SUBSCRIBEs queued (router.mu)
-	unsubs      map[string]int // UNSUBSCRIBEs out, not yet confirmed (router.mu)
-	outstanding int            // SUBSCRIBEd channels not yet confirmed (router.mu)
-	settled     chan struct{}  // outstanding reached 0 (1-buffered)
+	adds        []string            // SUBSCRIBEs queued (router.mu)
+	unsubs      map[string]int      // UNSUBSCRIBEs out, not yet confirmed (router.mu)
+	outstanding int                 // SUBSCRIBEd channels not yet confirmed (router.mu)
+	marks       map[uint64][]*route // routes waiting for the mark of that number (router.mu)
+	settled     chan struct{}       // outstanding reached 0 (1-buffered)
 }
 
 func newRouter(h *Hub) *router {
@@ -229,6 +239,7 @@ func (rt *router) begin(cancel context.CancelCauseFunc) (*routeSession, []string
 		settled: make(chan struct{}, 1),
 		cancel:  cancel,
 		unsubs:  make(map[string]int),
+		marks:   make(map[uint64][]*route),
 	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -249,7 +260,7 @@ func (rt *router) end(s *routeSession) {
 		rt.sess = nil
 	}
 	for _, r := range rt.routes {
-		r.asked = false
+		r.asked, r.subscribed = false, false
 	}
 	rt.mu.Unlock()
 	close(s.lost)
@@ -271,12 +282,9 @@ func (rt *router) readied(initial []string) {
 	}
 }
 
-// confirmed handles Redis's confirmation of a route's SUBSCRIBE: the route
-// is live from the follower's position now.
-func (rt *router) confirmed(s *routeSession, ch string) {
-	h := rt.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
+// subscribed handles Redis's confirmation of a route's SUBSCRIBE: the
+// route is live from the next mark (markBatch).
+func (rt *router) subscribed(s *routeSession, ch string) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if s.outstanding > 0 {
@@ -289,7 +297,30 @@ func (rt *router) confirmed(s *routeSession, ch string) {
 		}
 	}
 	if r := rt.routes[ch]; r != nil {
-		rt.confirm(r)
+		r.subscribed = true
+	}
+}
+
+// marked confirms the routes waiting for the marks up to seq, which came
+// (in order): the follower stands at the mark's position.
+func (rt *router) marked(seq uint64) {
+	h := rt.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	s := rt.sess
+	if s == nil {
+		return
+	}
+	for n, routes := range s.marks {
+		if n > seq {
+			continue
+		}
+		for _, r := range routes {
+			rt.confirm(r)
+		}
+		delete(s.marks, n)
 	}
 }
 
@@ -360,21 +391,23 @@ type routeCommands struct {
 }
 
 // send runs the sender of session s until ctx ends: it sends the queued
-// changes in batches, and drops idle routes every grace/2. A failed
-// command ends the session.
+// changes in batches, asks for a mark after each batch of SUBSCRIBEs (and
+// every markEvery), and drops idle routes every grace/2. A failed command
+// ends the session.
 func (rt *router) send(ctx context.Context, s *routeSession, cmds routeCommands) {
 	for {
 		rt.mu.Lock()
-		sweep := time.NewTimer(rt.grace / 2)
+		every := min(rt.grace/2, markEvery)
 		rt.mu.Unlock()
+		tick := time.NewTimer(every)
 		select {
 		case <-ctx.Done():
-			sweep.Stop()
+			tick.Stop()
 			return
 		case <-s.wake:
-		case <-sweep.C:
+		case <-tick.C:
 		}
-		sweep.Stop()
+		tick.Stop()
 		adds, drops := rt.take(s, time.Now())
 		if err := rt.chunks(ctx, cmds.unsubscribe, drops); err != nil {
 			s.cancel(err)
@@ -387,7 +420,50 @@ func (rt *router) send(ctx context.Context, s *routeSession, cmds routeCommands)
 		if len(adds) > 0 {
 			rt.settle(ctx, s)
 		}
+		if err := rt.mark(ctx, s, len(adds) > 0); err != nil {
+			s.cancel(err)
+			return
+		}
+		if len(adds) > 0 {
+			gather(ctx)
+		}
 	}
+}
+
+// mark asks for a mark when routes wait for one (subscribed, not yet
+// live), or when none was asked for within markEvery.
+func (rt *router) mark(ctx context.Context, s *routeSession, force bool) error {
+	rt.mu.Lock()
+	var waiting []*route
+	for _, r := range rt.routes {
+		if r.subscribed && !r.confirmed {
+			waiting = append(waiting, r)
+		}
+	}
+	now := time.Now()
+	if len(waiting) == 0 && !force && now.Sub(rt.lastMark) < markEvery {
+		rt.mu.Unlock()
+		return nil
+	}
+	rt.markSeq++
+	seq := rt.markSeq
+	rt.lastMark = now
+	if len(waiting) > 0 {
+		s.marks[seq] = waiting
+	}
+	rt.mu.Unlock()
+	h := rt.hub
+	cctx, cancel := context.WithTimeout(ctx, redisCallTimeout)
+	defer cancel()
+	if err := h.lb.mark(cctx, h.opts.Channel, h.opts.InstanceID, seq); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("ask for a mark: %w", err)
+	}
+	return nil
+}
+
+// markChannel is the channel of this instance's marks.
+func (rt *router) markChannel() string {
+	return markChannel(rt.hub.opts.Channel, rt.hub.opts.InstanceID)
 }
 
 // chunks sends chans with cmd, routeChunk at a time.
@@ -404,18 +480,22 @@ func (rt *router) chunks(ctx context.Context, cmd func(context.Context, ...strin
 }
 
 // settle waits, after a batch of SUBSCRIBEs, for their confirmations (at
-// most routeWait; the waiters bound their own wait) and then routeGather,
-// so that the next batch gathers what came meanwhile.
+// most routeWait; the waiters bound their own wait).
 func (rt *router) settle(ctx context.Context, s *routeSession) {
 	t := time.NewTimer(routeWait)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return
 	case <-s.settled:
 	case <-t.C:
 	}
-	t.Reset(routeGather)
+}
+
+// gather lets routeGather pass, so that the next batch gathers what came
+// meanwhile.
+func gather(ctx context.Context) {
+	t := time.NewTimer(routeGather)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-t.C:

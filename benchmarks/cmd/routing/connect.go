@@ -93,7 +93,13 @@ func (e *env) runConnect(ctx context.Context, r *connectResult) error {
 	if err := r.waitClosed(ctx, cl); err != nil {
 		return err
 	}
-	r.redisClosed, err = readRedisInfo(ctx, e.admin)
+	// The instances count a route out when they decide to drop it; Redis
+	// runs the UNSUBSCRIBE just after: wait (at most 5 s) until Redis holds
+	// no channel beyond the tenant's and the instances' marks.
+	_, err = poll(ctx, 10*time.Millisecond, 5*time.Second, func() (bool, error) {
+		r.redisClosed, err = readRedisInfo(ctx, e.admin)
+		return err == nil && channels(r.redisClosed) <= int64(1+e.cfg.instances), err
+	})
 	return err
 }
 
