@@ -75,7 +75,8 @@ func setup(ctx context.Context, c config) (_ *env, err error) {
 }
 
 // serve starts an HTTP server for hub on a free port of 127.0.0.1:
-// GET /sse?user=<id> registers a stream of that user.
+// GET /sse?user=<id>[&room=<room>] registers a stream of that user (in
+// that room).
 func serve(hub *ssekify.Hub) (*http.Server, string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -83,7 +84,11 @@ func serve(hub *ssekify.Hub) (*http.Server, string, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /sse", func(w http.ResponseWriter, r *http.Request) {
-		_ = hub.Register(w, r, r.URL.Query().Get("user"), nil)
+		var opts *ssekify.RegisterOptions
+		if room := r.URL.Query().Get("room"); room != "" {
+			opts = &ssekify.RegisterOptions{Rooms: []string{room}}
+		}
+		_ = hub.Register(w, r, r.URL.Query().Get("user"), opts)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()

@@ -176,11 +176,16 @@ func run(ctx context.Context, c config) (*report, error) {
 		before := cpuload.Take(e.redis.PID())
 		switch s {
 		case "throughput":
+			stop, err := e.holdTargets(ctx, tpUsers)
+			if err != nil {
+				return rep, err
+			}
 			rep.throughput = append(rep.throughput,
 				e.throughput(ctx, 1, targetUsers, c.tpEvents, c.tpTime),
 				e.throughput(ctx, 64, targetUsers, c.tpEvents, c.tpTime),
 				e.throughput(ctx, 64, targetRoom, c.tpEvents, c.tpTime),
 				e.throughput(ctx, 64, targetAll, c.tpEvents, c.tpTime))
+			stop()
 		case "latency":
 			for _, r := range c.latRuns {
 				rep.latency = append(rep.latency, e.latency(ctx, r.rate, c.latTime, r.pubs))

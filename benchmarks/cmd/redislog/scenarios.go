@@ -37,6 +37,9 @@ func (t target) String() string {
 	}
 }
 
+// tpUsers is how many users the throughput scenario publishes to.
+const tpUsers = 100
+
 // tpResult is one row of the throughput table.
 type tpResult struct {
 	publishers int
@@ -53,8 +56,9 @@ type tpResult struct {
 // throughput publishes from A with pubs goroutines, at most n events and
 // for at most d, then waits up to 5 s until B has received every envelope
 // that was published (B's Stats.Received; the wait ends early when that
-// count stops moving for 200 ms). Nobody holds a stream of these
-// targets: it measures the publish path and B's subscriber.
+// count stops moving for 200 ms). B holds a stream of each target
+// (holdTargets), which reads and drops what it gets: it measures the
+// publish path, B's subscriber and B's delivery.
 func (e *env) throughput(ctx context.Context, pubs int, t target, n int, d time.Duration) tpResult {
 	r := tpResult{publishers: pubs, target: t}
 	recv0 := e.hubB.Stats().Received
@@ -84,7 +88,7 @@ func (e *env) throughput(ctx context.Context, pubs int, t target, n int, d time.
 				var err error
 				switch t {
 				case targetUsers:
-					err = e.hubA.PublishToUser(pctx, "tp"+strconv.FormatInt(i%100, 10), ev)
+					err = e.hubA.PublishToUser(pctx, "tp"+strconv.FormatInt(i%tpUsers, 10), ev)
 				case targetRoom:
 					err = e.hubA.PublishToRoom(pctx, "tp-room", ev)
 				default:
