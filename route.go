@@ -73,6 +73,8 @@ type router struct {
 	hub      *Hub
 	mu       sync.Mutex
 	routes   map[string]*route // by channel
+	idle     map[string]*route // the routes without streams or wants
+	unmarked []*route          // subscribed in this session, waiting for a mark
 	sess     *routeSession     // nil while no subscription runs
 	grace    time.Duration     // routeGrace (shorter in tests)
 	markSeq  uint64            // the number of the last mark asked for
@@ -81,6 +83,7 @@ type router struct {
 
 // route is one user's or room's channel.
 type route struct {
+	ch         string
 	key        logKey
 	refs       int           // streams here that read its log
 	wants      int           // Register and Join calls waiting for it, or about to hold it
@@ -106,7 +109,7 @@ type routeSession struct {
 }
 
 func newRouter(h *Hub) *router {
-	return &router{hub: h, routes: make(map[string]*route), grace: routeGrace}
+	return &router{hub: h, routes: make(map[string]*route), idle: make(map[string]*route), grace: routeGrace}
 }
 
 // routeChannel is the channel of a user's or room's log: its key's name.
@@ -128,12 +131,10 @@ func (rt *router) want(keys []logKey) ([]chan struct{}, *routeSession) {
 		ch := rt.routeChannel(k)
 		r := rt.routes[ch]
 		if r == nil {
-			r = &route{key: k, ready: make(chan struct{})}
-			rt.routes[ch] = r
-			rt.hub.stats.routesPending.Add(1)
-			rt.ask(ch, r)
+			r = rt.add(ch, k)
 		}
 		r.wants++
+		delete(rt.idle, ch)
 		if !r.confirmed && rt.sess != nil {
 			wait = append(wait, r.ready)
 		}
@@ -151,15 +152,16 @@ func (rt *router) done(keys []logKey) {
 	for _, k := range keys {
 		if r := rt.routes[rt.routeChannel(k)]; r != nil && k.kind != kindAll && r.wants > 0 {
 			r.wants--
-			r.idle()
+			rt.idled(r)
 		}
 	}
 }
 
-// idle notes when r lost its last stream and want. rt.mu held.
-func (r *route) idle() {
+// idled notes when r lost its last stream and want. rt.mu held.
+func (rt *router) idled(r *route) {
 	if r.refs == 0 && r.wants == 0 {
 		r.idleSince = time.Now()
+		rt.idle[r.ch] = r
 	}
 }
 
@@ -210,12 +212,19 @@ func (rt *router) hold(k logKey) {
 	if r == nil {
 		// Not asked for first (a path that did not wait): subscribe now;
 		// the stream may miss what comes before the confirmation.
-		r = &route{key: k, ready: make(chan struct{})}
-		rt.routes[ch] = r
-		rt.hub.stats.routesPending.Add(1)
-		rt.ask(ch, r)
+		r = rt.add(ch, k)
 	}
 	r.refs++
+	delete(rt.idle, ch)
+}
+
+// add makes the route of key k, channel ch, and asks for it. rt.mu held.
+func (rt *router) add(ch string, k logKey) *route {
+	r := &route{ch: ch, key: k, ready: make(chan struct{})}
+	rt.routes[ch] = r
+	rt.hub.stats.routesPending.Add(1)
+	rt.ask(ch, r)
+	return r
 }
 
 func (rt *router) release(k logKey) {
@@ -226,7 +235,7 @@ func (rt *router) release(k logKey) {
 	defer rt.mu.Unlock()
 	if r := rt.routes[rt.routeChannel(k)]; r != nil && r.refs > 0 {
 		r.refs--
-		r.idle()
+		rt.idled(r)
 	}
 }
 
@@ -262,6 +271,7 @@ func (rt *router) end(s *routeSession) {
 	for _, r := range rt.routes {
 		r.asked, r.subscribed = false, false
 	}
+	rt.unmarked = nil
 	rt.mu.Unlock()
 	close(s.lost)
 }
@@ -283,7 +293,7 @@ func (rt *router) readied(initial []string) {
 }
 
 // subscribed handles Redis's confirmation of a route's SUBSCRIBE: the
-// route is live from the next mark (markBatch).
+// route is live from the next mark (mark).
 func (rt *router) subscribed(s *routeSession, ch string) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -296,8 +306,11 @@ func (rt *router) subscribed(s *routeSession, ch string) {
 			}
 		}
 	}
-	if r := rt.routes[ch]; r != nil {
+	if r := rt.routes[ch]; r != nil && !r.subscribed {
 		r.subscribed = true
+		if !r.confirmed {
+			rt.unmarked = append(rt.unmarked, r)
+		}
 	}
 }
 
@@ -339,9 +352,9 @@ func (rt *router) confirm(r *route) {
 	rt.hub.logs.partial(r.key, rt.hub.pos)
 }
 
-// take returns the queued changes of s, and the idle routes past their
-// grace, which it drops.
-func (rt *router) take(s *routeSession, now time.Time) (adds, drops []string) {
+// take returns the queued changes of s and, when sweep, the idle routes
+// past their grace, which it drops.
+func (rt *router) take(s *routeSession, now time.Time, sweep bool) (adds, drops []string) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	adds, s.adds = s.adds, nil
@@ -349,8 +362,12 @@ func (rt *router) take(s *routeSession, now time.Time) (adds, drops []string) {
 	case <-s.settled: // of an earlier batch
 	default:
 	}
-	for ch, r := range rt.routes {
-		if r.refs == 0 && r.wants == 0 && r.confirmed && now.Sub(r.idleSince) >= rt.grace {
+	for ch, r := range rt.idle {
+		if !sweep {
+			break
+		}
+		if r.confirmed && now.Sub(r.idleSince) >= rt.grace {
+			delete(rt.idle, ch)
 			delete(rt.routes, ch)
 			rt.hub.stats.routes.Add(-1)
 			drops = append(drops, ch)
@@ -395,20 +412,23 @@ type routeCommands struct {
 // every markEvery), and drops idle routes every grace/2. A failed command
 // ends the session.
 func (rt *router) send(ctx context.Context, s *routeSession, cmds routeCommands) {
+	every := rt.tickEvery()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
 	for {
-		rt.mu.Lock()
-		every := min(rt.grace/2, markEvery)
-		rt.mu.Unlock()
-		tick := time.NewTimer(every)
+		sweep := false
 		select {
 		case <-ctx.Done():
-			tick.Stop()
 			return
 		case <-s.wake:
 		case <-tick.C:
+			sweep = true
 		}
-		tick.Stop()
-		adds, drops := rt.take(s, time.Now())
+		if e := rt.tickEvery(); e != every {
+			every = e
+			tick.Reset(e)
+		}
+		adds, drops := rt.take(s, time.Now(), sweep)
 		if err := rt.chunks(ctx, cmds.unsubscribe, drops); err != nil {
 			s.cancel(err)
 			return
@@ -434,12 +454,8 @@ func (rt *router) send(ctx context.Context, s *routeSession, cmds routeCommands)
 // live), or when none was asked for within markEvery.
 func (rt *router) mark(ctx context.Context, s *routeSession, force bool) error {
 	rt.mu.Lock()
-	var waiting []*route
-	for _, r := range rt.routes {
-		if r.subscribed && !r.confirmed {
-			waiting = append(waiting, r)
-		}
-	}
+	waiting := rt.unmarked
+	rt.unmarked = nil
 	now := time.Now()
 	if len(waiting) == 0 && !force && now.Sub(rt.lastMark) < markEvery {
 		rt.mu.Unlock()
@@ -459,6 +475,13 @@ func (rt *router) mark(ctx context.Context, s *routeSession, force bool) error {
 		return fmt.Errorf("ask for a mark: %w", err)
 	}
 	return nil
+}
+
+// tickEvery is the period of the sender's sweeps and marks.
+func (rt *router) tickEvery() time.Duration {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return min(rt.grace/2, markEvery)
 }
 
 // markChannel is the channel of this instance's marks.
