@@ -354,3 +354,34 @@ func TestRegisterMissesNothingPublishedMeanwhile(t *testing.T) {
 		require.Equal(t, len(starts)-1, got[len(got)-1], "%s: up to the last", user)
 	}
 }
+
+// TestOutageMemoryLogIsPartial: a client leaves instance A (its route
+// stays for the grace); A's subscription is cut and events are published
+// to the client's user meanwhile. A's recovery reads only the logs of the
+// streams it holds, so its memory log of the user lacks them: when the
+// client comes back to A with its Last-Event-ID, they come from Redis.
+func TestOutageMemoryLogIsPartial(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	rc := redisClient(t, addr)
+	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	w := connect(t, a.srv, "w", "", nil) // keeps A recovering something
+	ctx := context.Background()
+	s := connect(t, a.srv, "u", "", nil)
+	require.NoError(t, b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e0"}))
+	_, last := readTexts(t, s, 1)
+	s.Close()
+	eventually(t, "A counts the stream out", func() bool { return a.hub.UserConnections("u") == 0 })
+	reconnects := a.hub.Stats().BrokerReconnects
+	require.NoError(t, rc.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err())
+	for i := 1; i <= 5; i++ {
+		require.NoError(t, b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)}))
+	}
+	require.NoError(t, b.hub.PublishToUser(ctx, "w", ssekify.Event{Data: "w"}))
+	got, _ := readTexts(t, w, 1)
+	require.Equal(t, []string{"w"}, got)
+	require.Greater(t, a.hub.Stats().BrokerReconnects, reconnects)
+	back := connect(t, a.srv, "u", "", http.Header{"Last-Event-ID": {last.LastEventID}})
+	got, _ = readTexts(t, back, 5)
+	require.Equal(t, texts(1, 5), got)
+}
