@@ -66,7 +66,7 @@ const (
 
 // errRoutesUnconfirmed ends a session whose routes Redis did not confirm
 // within routeWait.
-var errRoutesUnconfirmed = errors.New("Redis did not confirm the subscription of a user's or room's channel in time")
+var errRoutesUnconfirmed = errors.New("the subscription of a user's or room's channel was not live in time (no confirmation or mark from Redis)")
 
 // router is the hub's set of routes and its current subscription session.
 type router struct {

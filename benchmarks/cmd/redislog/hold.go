@@ -43,7 +43,7 @@ func (e *env) holdTargets(ctx context.Context, users int) (stop func(), err erro
 	}
 	if !waitFor(ctx, 10*time.Second, func() bool { return e.hubB.Stats().Connections >= int64(users) }) {
 		stop()
-		return nil, fmt.Errorf("B holds %d of the %d streams after 10 s", e.hubB.Stats().Connections, users)
+		return nil, fmt.Errorf("hub B holds %d of the %d streams after 10 s", e.hubB.Stats().Connections, users)
 	}
 	return stop, nil
 }
