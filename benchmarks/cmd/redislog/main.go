@@ -184,7 +184,8 @@ func run(ctx context.Context, c config) (*report, error) {
 				e.throughput(ctx, 1, targetUsers, c.tpEvents, c.tpTime),
 				e.throughput(ctx, 64, targetUsers, c.tpEvents, c.tpTime),
 				e.throughput(ctx, 64, targetRoom, c.tpEvents, c.tpTime),
-				e.throughput(ctx, 64, targetAll, c.tpEvents, c.tpTime))
+				e.throughput(ctx, 64, targetAll, c.tpEvents, c.tpTime),
+				e.throughput(ctx, 64, targetUnheld, c.tpEvents, c.tpTime))
 			stop()
 		case "latency":
 			for _, r := range c.latRuns {

@@ -100,7 +100,7 @@ func (r *report) markdown() string {
 // renderThroughput writes the throughput table.
 func (r *report) renderThroughput(b *strings.Builder) {
 	fmt.Fprintf(b, "### Publish throughput from A\n\n")
-	fmt.Fprintf(b, "At most %s events or %s per row, back to back; B holds one stream of each target (100 users, the first in the room), which reads and drops what it gets. "+
+	fmt.Fprintf(b, "At most %s events or %s per row, back to back; B holds one stream of each target (100 users, the first in the room), which reads and drops what it gets; the last row publishes to 100 other users, whom no stream holds (with interest routing no instance receives them: the publish path alone). "+
 		"*Received by B*: B's `Stats().Received` within 5 s after the last publish; *B caught up after*: from the last publish until B had them all.\n\n", mdfmt.Count(float64(r.cfg.tpEvents)), r.cfg.tpTime)
 	fmt.Fprintf(b, "| publishers | call | published | errors | events/s ↑ | of redis-benchmark: PUBLISH -P 16 / -P 1 / 4-command script -P 16 | call p50 µs | call p99 µs | received by B | B caught up after |\n")
 	fmt.Fprintf(b, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")

@@ -20,9 +20,10 @@ import (
 type target int
 
 const (
-	targetUsers target = iota // PublishToUser, 100 users in turn
-	targetRoom                // PublishToRoom, one room
-	targetAll                 // Publish, everyone
+	targetUsers  target = iota // PublishToUser, 100 users in turn
+	targetRoom                 // PublishToRoom, one room
+	targetAll                  // Publish, everyone
+	targetUnheld               // PublishToUser, 100 users no stream holds: the publish path alone
 )
 
 // String names the publish call of t in the report.
@@ -32,6 +33,8 @@ func (t target) String() string {
 		return "PublishToUser, 100 users"
 	case targetRoom:
 		return "PublishToRoom, 1 room"
+	case targetUnheld:
+		return "PublishToUser, 100 users nobody holds"
 	default:
 		return "Publish (everyone)"
 	}
@@ -89,6 +92,8 @@ func (e *env) throughput(ctx context.Context, pubs int, t target, n int, d time.
 				switch t {
 				case targetUsers:
 					err = e.hubA.PublishToUser(pctx, "tp"+strconv.FormatInt(i%tpUsers, 10), ev)
+				case targetUnheld:
+					err = e.hubA.PublishToUser(pctx, "un"+strconv.FormatInt(i%tpUsers, 10), ev)
 				case targetRoom:
 					err = e.hubA.PublishToRoom(pctx, "tp-room", ev)
 				default:
