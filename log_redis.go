@@ -116,13 +116,26 @@ func trimKey(ch, log string) string {
 	return "{" + ch + "}:t:" + log[len(ch)+3:]
 }
 
+// luaUvarint is the Lua function uv(n), which writes n as a uvarint (as
+// encoding/binary does), for the scripts that publish messages.
+const luaUvarint = `
+local function uv(n)
+  local s = ''
+  while n >= 128 do
+    s = s .. string.char(n % 128 + 128)
+    n = math.floor(n / 128)
+  end
+  return s .. string.char(n)
+end
+`
+
 // publishScript appends and publishes a batch of events of one channel,
 // in order, in one atomic step. KEYS: meta, clock, then a (log, trim) pair
 // per log the batch touches. ARGV: the tenant channel, new epoch, max
 // length, ttl ms, clock length, now ms, trim slack, the publish command
 // (PUBLISH, or SPUBLISH on a Cluster), then two per event: the number of
 // its log's pair (1-based) and its framed envelope (envelope.go). It returns
-// {epoch, position} per event, flattened. uv writes a uvarint.
+// {epoch, position} per event, flattened.
 //
 // The counter is raised once by the batch's size. Each event is XADDed to
 // its log, with id "<position>-0" and one field, its epoch, holding the
@@ -144,15 +157,7 @@ func trimKey(ch, log string) string {
 // newest position (the k-th jump of a batch takes the given new epoch plus
 // k-1), so no position is ever given twice within an epoch; the events
 // before the jump are published first.
-var publishScript = redis.NewScript(`
-local function uv(n)
-  local s = ''
-  while n >= 128 do
-    s = s .. string.char(n % 128 + 128)
-    n = math.floor(n / 128)
-  end
-  return s .. string.char(n)
-end
+var publishScript = redis.NewScript(luaUvarint + `
 local n = (#ARGV - 8) / 2
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'sec')
 local epoch = meta[1]
@@ -249,15 +254,7 @@ return {m[1], tonumber(m[2] or 0), tonumber(m[3] or 0)}
 // and the number ARGV[3], uvarints (nothing without an epoch). It returns
 // {epoch, position}. A script runs between two others, so the mark reaches
 // a subscriber after every message published before it.
-var markScript = redis.NewScript(`
-local function uv(n)
-  local s = ''
-  while n >= 128 do
-    s = s .. string.char(n % 128 + 128)
-    n = math.floor(n / 128)
-  end
-  return s .. string.char(n)
-end
+var markScript = redis.NewScript(luaUvarint + `
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'pos')
 if not m[1] then return {0, 0} end
 local pos = tonumber(m[2] or 0)
