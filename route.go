@@ -128,13 +128,8 @@ func (rt *router) want(keys []logKey) ([]chan struct{}, *routeSession) {
 		if k.kind == kindAll {
 			continue
 		}
-		ch := rt.routeChannel(k)
-		r := rt.routes[ch]
-		if r == nil {
-			r = rt.add(ch, k)
-		}
+		r := rt.get(k)
 		r.wants++
-		delete(rt.idle, ch)
 		if !r.confirmed && rt.sess != nil {
 			wait = append(wait, r.ready)
 		}
@@ -207,23 +202,24 @@ func (rt *router) hold(k logKey) {
 	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	// Every path asks for its routes first (want), so the route is there;
+	// if it were not, it would be asked for now.
+	rt.get(k).refs++
+}
+
+// get returns the route of key k, made and asked for when there is none,
+// and no longer idle: the caller counts a want or a stream on it. rt.mu
+// held.
+func (rt *router) get(k logKey) *route {
 	ch := rt.routeChannel(k)
 	r := rt.routes[ch]
 	if r == nil {
-		// Not asked for first (a path that did not wait): subscribe now;
-		// the stream may miss what comes before the confirmation.
-		r = rt.add(ch, k)
+		r = &route{ch: ch, key: k, ready: make(chan struct{})}
+		rt.routes[ch] = r
+		rt.hub.stats.routesPending.Add(1)
+		rt.ask(ch, r)
 	}
-	r.refs++
 	delete(rt.idle, ch)
-}
-
-// add makes the route of key k, channel ch, and asks for it. rt.mu held.
-func (rt *router) add(ch string, k logKey) *route {
-	r := &route{ch: ch, key: k, ready: make(chan struct{})}
-	rt.routes[ch] = r
-	rt.hub.stats.routesPending.Add(1)
-	rt.ask(ch, r)
 	return r
 }
 
