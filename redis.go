@@ -303,13 +303,19 @@ func (s *subscription) run(ctx context.Context, handler func([]byte) error, read
 	}
 	if s.rt != nil {
 		var wg sync.WaitGroup
-		defer wg.Wait()
 		sctx, stop := context.WithCancel(ctx)
-		defer stop() // before the wait: the sender ends with the reading
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			s.rt.send(sctx, s.rs, cmds)
+		}()
+		defer func() {
+			// The reading ended: the streams waiting for routes may go on
+			// (nothing moves the follower any more), whatever the sender
+			// is still waiting for; then the sender ends.
+			s.rt.end(s.rs)
+			stop()
+			wg.Wait()
 		}()
 	}
 	pinged := false // a PING is out since the last message

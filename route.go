@@ -97,9 +97,10 @@ type route struct {
 // routeSession is one subscription's part of the routing: the changes
 // queued for its sender and the confirmations it waits for.
 type routeSession struct {
-	wake   chan struct{} // a change is queued (1-buffered)
-	lost   chan struct{} // closed when the session ended
-	cancel context.CancelCauseFunc
+	wake    chan struct{} // a change is queued (1-buffered)
+	lost    chan struct{} // closed when the session ended: it reads no more messages
+	endOnce sync.Once
+	cancel  context.CancelCauseFunc
 
 	adds        []string            // SUBSCRIBEs queued (router.mu)
 	unsubs      map[string]int      // UNSUBSCRIBEs out, not yet confirmed (router.mu)
@@ -257,9 +258,14 @@ func (rt *router) begin(cancel context.CancelCauseFunc) (*routeSession, []string
 	return s, chans
 }
 
-// end ends the session s: its waiters are released; routes not confirmed
-// are asked for again in the next session.
+// end ends the session s, once it reads no more messages: its waiters
+// are released; routes not confirmed are asked for again in the next
+// session. It may be called more than once.
 func (rt *router) end(s *routeSession) {
+	s.endOnce.Do(func() { rt.endOnce(s) })
+}
+
+func (rt *router) endOnce(s *routeSession) {
 	rt.mu.Lock()
 	if rt.sess == s {
 		rt.sess = nil

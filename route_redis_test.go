@@ -385,3 +385,36 @@ func TestOutageMemoryLogIsPartial(t *testing.T) {
 	got, _ = readTexts(t, back, 5)
 	require.Equal(t, texts(1, 5), got)
 }
+
+// TestRouteUnconfirmedRenewsTheSession: A's connections to Redis stop
+// carrying data while a stream of a new user registers on A: its route is
+// never confirmed, so after routeWait A ends the subscription and
+// registers the stream; once Redis is reachable again, A's new
+// subscription recovers what was published to the user meanwhile, and the
+// stream gets it, in order.
+func TestRouteUnconfirmedRenewsTheSession(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	p := startProxy(t, addr)
+	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, p.addr())), nil)
+	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	waitLinked(t, b.hub, a.hub, wait)
+	reconnects := a.hub.Stats().BrokerReconnects
+	p.blackhole.Store(true)
+	opened := make(chan *ssetest.Stream, 1)
+	start := time.Now()
+	go func() { opened <- connect(t, a.srv, "late", "", nil) }()
+	ctx := context.Background()
+	time.Sleep(100 * time.Millisecond) // Register has begun
+	for i := 1; i <= 5; i++ {
+		require.NoError(t, b.hub.PublishToUser(ctx, "late", ssekify.Event{Data: fmt.Sprintf("e%d", i)}))
+	}
+	s := <-opened
+	took := time.Since(start)
+	require.GreaterOrEqual(t, took, 2*time.Second, "Register waited for the route")
+	require.Less(t, took, 4*time.Second, "and no longer than routeWait, whatever the session's sender still waits for")
+	p.blackhole.Store(false)
+	got, _ := readTexts(t, s, 5)
+	require.Equal(t, texts(1, 5), got)
+	require.Greater(t, a.hub.Stats().BrokerReconnects, reconnects, "the subscription was made again")
+	t.Logf("Register returned after %v", took.Round(time.Millisecond))
+}
