@@ -40,7 +40,6 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"slices"
 	"strconv"
@@ -154,9 +153,6 @@ func main() {
 // cut short. A watchdog kills Redis and exits if the run overstays its
 // timeout by 30 s (a call that ignores its deadline).
 func run(ctx context.Context, c config) (*report, error) {
-	if _, err := exec.LookPath(c.redisServer); err != nil {
-		return nil, errNoRedis
-	}
 	started := time.Now()
 	rep := &report{cfg: c, started: started.UTC(), machine: mdfmt.DescribeMachine(c.commit), versions: moduleVersions()}
 	srv, err := redisproc.Start(ctx, c.redisServer, "crossnode")
@@ -164,16 +160,12 @@ func run(ctx context.Context, c config) (*report, error) {
 		return nil, err
 	}
 	defer srv.Stop()
-	watchdog := time.AfterFunc(c.timeout+30*time.Second, func() {
-		log.Printf("the run overstayed -timeout %v by 30 s: killing redis-server and exiting", c.timeout)
-		srv.Stop()
-		os.Exit(2)
-	})
+	watchdog := srv.Watchdog(c.timeout)
 	defer watchdog.Stop()
 	log.Printf("redis-server on %s (pid %d)", srv.Addr, srv.PID())
 	e := &env{cfg: c, redis: srv, admin: redis.NewClient(&redis.Options{Addr: srv.Addr}), hc: sseclient.NewHTTPClient()}
 	defer e.admin.Close()
-	rep.redisVersion = redisVersion(ctx, e.admin)
+	rep.redisVersion = redisproc.Version(ctx, e.admin)
 
 	var runErr error
 	for _, lib := range c.libs {
@@ -181,7 +173,7 @@ func run(ctx context.Context, c config) (*report, error) {
 			runErr = fmt.Errorf("run cut short before %s: %w", lib, ctx.Err())
 			break
 		}
-		if err := flushAll(ctx, e.admin); err != nil {
+		if err := redisproc.FlushAll(ctx, e.admin); err != nil {
 			rep.failed = append(rep.failed, lib+": FLUSHALL: "+err.Error())
 			continue
 		}
@@ -218,10 +210,10 @@ func (e *env) runLib(ctx context.Context, lib string, rep *report) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		w := e.quiet(ctx, lib, fmt.Sprintf("latency %d/s", r.rate))
+		w := cpuload.QuietBefore(ctx, e.redis.PID(), e.cfg.busy, fmt.Sprintf("%s latency %d/s", lib, r.rate))
 		before := cpuload.Take(e.redis.PID())
 		res := e.latency(ctx, lib, p, r.rate, e.cfg.latTime, r.pubs)
-		res.others = w.measured(before, cpuload.Take(e.redis.PID()))
+		res.others = measured(w, before, cpuload.Take(e.redis.PID()))
 		log.Printf("%s latency %d/s ×%d: received %d of %d, p50 %s ms, p99 %s ms%s", lib, r.rate, r.pubs,
 			res.received, res.sent, mdfmt.Ms(mdfmt.Pct(res.lat, 50)), mdfmt.Ms(mdfmt.Pct(res.lat, 99)), errNote(res.err))
 		rep.latency = append(rep.latency, res)
@@ -229,10 +221,10 @@ func (e *env) runLib(ctx context.Context, lib string, rep *report) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	w := e.quiet(ctx, lib, "throughput")
+	w := cpuload.QuietBefore(ctx, e.redis.PID(), e.cfg.busy, lib+" throughput")
 	before := cpuload.Take(e.redis.PID())
 	res := e.throughput(ctx, lib, p, e.cfg.tpPubs, e.cfg.tpEvents, e.cfg.tpTime)
-	res.others = w.measured(before, cpuload.Take(e.redis.PID()))
+	res.others = measured(w, before, cpuload.Take(e.redis.PID()))
 	log.Printf("%s throughput ×%d: %d events in %v, %d errors", lib, res.publishers, res.ok, res.elapsed.Round(time.Millisecond), res.errs)
 	rep.throughput = append(rep.throughput, res)
 	return nil
@@ -246,33 +238,12 @@ func errNote(err string) string {
 	return ", failed: " + err
 }
 
-// cpuShare is what the report says of the other processes around one
-// scenario: how long it waited for a quiet machine, whether it got one,
-// and their share of the machine's CPU during the scenario.
-type cpuShare struct {
-	waited time.Duration
-	quiet  bool
-	share  float64
-	known  bool
-}
-
-// measured returns w with the other processes' share between a and b.
-func (w cpuShare) measured(a, b cpuload.Sample) cpuShare {
-	w.share, w.known = cpuload.OthersShare(a, b, 40)
+// measured returns w with the other processes' share between a and b
+// (cpuload.OthersShare: this process and redis-server are the run's own);
+// unknown when less than 0.2 s of the machine's CPU time passed.
+func measured(w cpuload.Share, a, b cpuload.Sample) cpuload.Share {
+	w.Others, w.Known = cpuload.OthersShare(a, b, 40)
 	return w
-}
-
-// quiet waits, unless -busy is 0, until the machine is quiet before
-// lib's scenario what, and logs it when it was not within 20 s.
-func (e *env) quiet(ctx context.Context, lib, what string) cpuShare {
-	if e.cfg.busy <= 0 {
-		return cpuShare{quiet: true}
-	}
-	waited, ok := cpuload.WaitQuiet(ctx, e.redis.PID(), e.cfg.busy/100, 20*time.Second)
-	if !ok {
-		log.Printf("other processes still take more than %.0f%% of the CPU after %v: running %s %s anyway", e.cfg.busy, waited.Round(time.Second), lib, what)
-	}
-	return cpuShare{waited: waited, quiet: ok}
 }
 
 // parseList splits a comma-separated list and checks every item is known

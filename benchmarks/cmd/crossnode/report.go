@@ -191,23 +191,6 @@ func (r *report) renderRatios(b *strings.Builder) {
 	b.WriteString("\n")
 }
 
-// String formats the other processes' CPU share of a scenario, with the
-// wait for a quiet machine before it when there was one.
-func (w cpuShare) String() string {
-	s := "?"
-	if w.known {
-		s = fmt.Sprintf("%.0f%%", 100*w.share)
-	}
-	if w.waited >= 1500*time.Millisecond || !w.quiet {
-		s += fmt.Sprintf(" (waited %s", w.waited.Round(time.Second))
-		if !w.quiet {
-			s += ", not quiet"
-		}
-		s += ")"
-	}
-	return s
-}
-
 // ratio formats a ÷ b with two decimals, "—" when b is zero.
 func ratio(a, b time.Duration) string { return ratioF(float64(a), float64(b)) }
 

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
 	"github.com/ssekify/ssekify/benchmarks/internal/pacer"
 	"github.com/ssekify/ssekify/benchmarks/internal/wire"
 )
@@ -34,7 +35,7 @@ type latResult struct {
 	lost       int64
 	lat        []time.Duration // sorted publish-to-receive
 	lag        []time.Duration // sorted: how late each publish call started
-	others     cpuShare
+	others     cpuload.Share
 }
 
 // latency offers rate events/s to one user for d from node A, with pubs
@@ -173,7 +174,7 @@ type tpResult struct {
 	firstErr   string
 	elapsed    time.Duration
 	calls      []time.Duration // sorted publish call durations
-	others     cpuShare
+	others     cpuload.Share
 }
 
 // throughput publishes from node A with pubs goroutines, at most n events

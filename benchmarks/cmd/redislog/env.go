@@ -133,15 +133,6 @@ func (e *env) publishUser(ctx context.Context, user string, seq int64) error {
 	return e.hubA.PublishToUser(ctx, user, e.payload(seq))
 }
 
-// redisVersion returns INFO server's redis_version.
-func (e *env) redisVersion(ctx context.Context) string {
-	m, err := redisproc.Info(ctx, e.admin, "server")
-	if err != nil {
-		return "?"
-	}
-	return m["redis_version"]
-}
-
 // close shuts both hubs down, then the HTTP servers, the clients and the
 // Redis server, each bounded.
 func (e *env) close() {

@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime/pprof"
 	"slices"
@@ -38,6 +37,7 @@ import (
 	"time"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
+	"github.com/ssekify/ssekify/benchmarks/internal/redisproc"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/mdfmt"
 )
@@ -147,9 +147,6 @@ func main() {
 // returns the report. A scenario that fails is reported in its section; an
 // error returned with a report means the run was cut short.
 func run(ctx context.Context, c config) (*report, error) {
-	if _, err := exec.LookPath(c.redisServer); err != nil {
-		return nil, errNoRedis
-	}
 	started := time.Now()
 	rep := &report{cfg: c, started: started.UTC(), machine: mdfmt.DescribeMachine(c.commit)}
 	e, err := setup(ctx, c)
@@ -157,7 +154,7 @@ func run(ctx context.Context, c config) (*report, error) {
 		return nil, err
 	}
 	defer e.close()
-	rep.redisVersion = e.redisVersion(ctx)
+	rep.redisVersion = redisproc.Version(ctx, e.admin)
 
 	var runErr error
 	for _, s := range c.scenarios {
@@ -165,13 +162,7 @@ func run(ctx context.Context, c config) (*report, error) {
 			runErr = fmt.Errorf("run cut short before %s: %w", s, ctx.Err())
 			break
 		}
-		waited := time.Duration(0)
-		if c.busy > 0 {
-			var quiet bool
-			if waited, quiet = cpuload.WaitQuiet(ctx, e.redis.PID(), c.busy/100, 20*time.Second); !quiet {
-				log.Printf("other processes still take more than %.0f%% of the CPU after %v: running %s anyway", c.busy, waited.Round(time.Second), s)
-			}
-		}
+		waited := cpuload.QuietBefore(ctx, e.redis.PID(), c.busy, s).Waited
 		log.Printf("scenario %s", s)
 		before := cpuload.Take(e.redis.PID())
 		switch s {

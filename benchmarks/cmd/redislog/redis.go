@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -113,6 +112,3 @@ func redisBenchmark(ctx context.Context, bin string, s *redisproc.Server, reques
 	r.skipped = "no requests-per-second figure in its output: " + mdfmt.Clip(strings.TrimSpace(string(out)), 200)
 	return r
 }
-
-// errNoRedis is returned when redis-server can not be found.
-var errNoRedis = errors.New("redis-server not found in PATH (install it, or pass -redis-server PATH)")

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
 )
 
 // connectResult is what the connect scenario measured. Times are Unix
@@ -31,7 +33,7 @@ type connectResult struct {
 	redisBefore            redisInfo
 	redisOpened            redisInfo
 	redisClosed            redisInfo
-	others                 cpuShare
+	others                 cpuload.Share
 }
 
 // connectWaitAfterHeld is how long the connect scenario waits, once every
@@ -79,7 +81,7 @@ func (e *env) runConnect(ctx context.Context, r *connectResult) error {
 	if err := r.waitOpened(ctx, cl); err != nil {
 		return err
 	}
-	r.others = w.measured(cpuA, takeCPU(append(cl.pids(), e.redis.PID())))
+	r.others = measured(w, cpuA, takeCPU(append(cl.pids(), e.redis.PID())))
 	if r.redisOpened, err = readRedisInfo(ctx, e.admin); err != nil {
 		return err
 	}

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
-	"os"
-	"os/exec"
 	"strconv"
 	"time"
 
@@ -24,18 +21,12 @@ type env struct {
 	admin *redis.Client
 }
 
-// errNoRedis is returned when redis-server can not be found.
-var errNoRedis = errors.New("redis-server not found in PATH (install it, or pass -redis-server PATH)")
-
 // run starts Redis, runs every scenario on fresh processes (Redis flushed
 // before each) and returns the report; an error returned with a report
 // means the run was cut short. A watchdog kills Redis and exits (the
 // children die with this process) if the run overstays its timeout by
 // 30 s.
 func run(ctx context.Context, c config) (*report, error) {
-	if _, err := exec.LookPath(c.redisServer); err != nil {
-		return nil, errNoRedis
-	}
 	started := time.Now()
 	rep := &report{cfg: c, started: started.UTC(), machine: mdfmt.DescribeMachine(c.commit)}
 	srv, err := redisproc.Start(ctx, c.redisServer, "routing")
@@ -43,22 +34,18 @@ func run(ctx context.Context, c config) (*report, error) {
 		return nil, err
 	}
 	defer srv.Stop()
-	watchdog := time.AfterFunc(c.timeout+30*time.Second, func() {
-		log.Printf("the run overstayed -timeout %v by 30 s: killing redis-server and exiting", c.timeout)
-		srv.Stop()
-		os.Exit(2)
-	})
+	watchdog := srv.Watchdog(c.timeout)
 	defer watchdog.Stop()
 	log.Printf("redis-server on %s (pid %d)", srv.Addr, srv.PID())
 	e := &env{cfg: c, redis: srv, admin: redis.NewClient(&redis.Options{Addr: srv.Addr})}
 	defer e.admin.Close()
-	rep.redisVersion = redisVersion(ctx, e.admin)
+	rep.redisVersion = redisproc.Version(ctx, e.admin)
 
 	for _, sc := range c.scenarios {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := flushAll(ctx, e.admin); err != nil {
+		if err := redisproc.FlushAll(ctx, e.admin); err != nil {
 			rep.failed = append(rep.failed, sc+": FLUSHALL: "+err.Error())
 			continue
 		}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"log"
 	"os"
 	"strconv"
 	"strings"
@@ -47,54 +45,21 @@ func takeCPU(pids []int) cpuSample {
 	return s
 }
 
-// cpuShare is what the report says of the other processes around a
-// measured phase: how long it waited for a quiet machine, whether it got
-// one, and their share of the machine's CPU during the phase.
-type cpuShare struct {
-	waited time.Duration
-	quiet  bool
-	share  float64
-	known  bool
-}
-
-// measured returns w with the other processes' share between a and b;
+// measured returns w with the other processes' share between a and b,
+// the run's own processes being every one whose time a and b count;
 // unknown when less than 0.2 s of the machine's CPU time passed.
-func (w cpuShare) measured(a, b cpuSample) cpuShare {
+func measured(w cpuload.Share, a, b cpuSample) cpuload.Share {
 	if !a.ok || !b.ok || b.total-a.total < 40 {
 		return w
 	}
 	others := max(0, (b.busy-a.busy)-(b.ours-a.ours))
-	w.share, w.known = float64(others)/float64(b.total-a.total), true
+	w.Others, w.Known = float64(others)/float64(b.total-a.total), true
 	return w
 }
 
-// String formats the share, with the wait before it when there was one.
-func (w cpuShare) String() string {
-	s := "?"
-	if w.known {
-		s = fmt.Sprintf("%.0f%%", 100*w.share)
-	}
-	if w.waited >= 1500*time.Millisecond || !w.quiet {
-		s += fmt.Sprintf(" (waited %s", w.waited.Round(time.Second))
-		if !w.quiet {
-			s += ", not quiet"
-		}
-		s += ")"
-	}
-	return s
-}
-
 // quiet waits, unless -busy is 0, until the machine is quiet before the
-// phase what (at most 20 s; the children are idle then, so cpuload's
-// account of the run's own processes is enough), and logs it when it was
-// not.
-func (e *env) quiet(ctx context.Context, what string) cpuShare {
-	if e.cfg.busy <= 0 {
-		return cpuShare{quiet: true}
-	}
-	waited, ok := cpuload.WaitQuiet(ctx, e.redis.PID(), e.cfg.busy/100, 20*time.Second)
-	if !ok {
-		log.Printf("other processes still take more than %.0f%% of the CPU after %v: running %s anyway", e.cfg.busy, waited.Round(time.Second), what)
-	}
-	return cpuShare{waited: waited, quiet: ok}
+// phase what (cpuload.QuietBefore: the children are idle then, so
+// cpuload's account of the run's own processes is enough).
+func (e *env) quiet(ctx context.Context, what string) cpuload.Share {
+	return cpuload.QuietBefore(ctx, e.redis.PID(), e.cfg.busy, what)
 }

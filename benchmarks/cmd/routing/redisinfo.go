@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -66,21 +65,4 @@ func (ri redisInfo) callsSince(a redisInfo) map[string]int64 {
 func atoi(s string) int64 {
 	n, _ := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	return n
-}
-
-// redisVersion returns INFO server's redis_version, or "?".
-func redisVersion(ctx context.Context, c *redis.Client) string {
-	m, err := redisproc.Info(ctx, c, "server")
-	if err != nil || m["redis_version"] == "" {
-		return "?"
-	}
-	return m["redis_version"]
-}
-
-// flushAll empties the server (FLUSHALL) within 10 s, so that a
-// scenario's logs do not weigh on the next one.
-func flushAll(ctx context.Context, c *redis.Client) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	return c.FlushAll(ctx).Err()
 }

@@ -6,6 +6,8 @@ import (
 	"log"
 	"math/rand/v2"
 	"time"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/cpuload"
 )
 
 // shareOpenRate is how fast the share scenario opens its streams.
@@ -31,7 +33,7 @@ type shareResult struct {
 	openTime      time.Duration // from the first dial until every stream was held
 	status        clientsStatus // the clients' counts at the end
 	check         deliveryCheck
-	others        cpuShare
+	others        cpuload.Share
 	cpuA, cpuB    cpuSample // the machine's CPU around the measured phase
 	// idle is each instance's CPU ms per second while it waited for a
 	// quiet machine, just before the phase (nil when it was under 0.5 s).
@@ -93,7 +95,7 @@ func (e *env) runShare(ctx context.Context, r *shareResult) error {
 	if err := e.measureShare(ctx, cl, targets, r); err != nil {
 		return err
 	}
-	r.others = w.measured(r.cpuA, r.cpuB)
+	r.others = measured(w, r.cpuA, r.cpuB)
 	var rep clientsReport
 	if err := cl.clients.call(ctx, pathReport, nil, &rep, 20*time.Second); err != nil {
 		return err

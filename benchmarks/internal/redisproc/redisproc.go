@@ -5,7 +5,9 @@ package redisproc
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log"
 	"net"
 	"os"
 	"os/exec"
@@ -32,11 +34,19 @@ type Server struct {
 	once   sync.Once
 }
 
+// ErrNotFound is returned by Start when bin (redis-server) can not be
+// found. It names the tools' -redis-server flag.
+var ErrNotFound = errors.New("redis-server not found in PATH (install it, or pass -redis-server PATH)")
+
 // Start starts bin (redis-server) on a free port of 127.0.0.1 with no RDB
 // or AOF file, in a temporary directory named after tool, and waits (at
-// most 10 s) until it answers PING. The process is killed by Stop, and by
-// the kernel if this process dies first (Linux).
+// most 10 s) until it answers PING. It returns ErrNotFound when bin is not
+// in PATH. The process is killed by Stop, and by the kernel if this
+// process dies first (Linux).
 func Start(ctx context.Context, bin, tool string) (*Server, error) {
+	if _, err := exec.LookPath(bin); err != nil {
+		return nil, ErrNotFound
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -108,6 +118,18 @@ func (s *Server) Stop() {
 // PID returns the server's process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 
+// Watchdog guards a run bounded by timeout against a call that ignores its
+// deadline: if the run is still going 30 s after timeout, it logs so, stops
+// the server and exits this process with status 2. Stop the returned timer
+// when the run ends.
+func (s *Server) Watchdog(timeout time.Duration) *time.Timer {
+	return time.AfterFunc(timeout+30*time.Second, func() {
+		log.Printf("the run overstayed -timeout %v by 30 s: killing redis-server and exiting", timeout)
+		s.Stop()
+		os.Exit(2)
+	})
+}
+
 // freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -134,4 +156,22 @@ func Info(ctx context.Context, c *redis.Client, section string) (map[string]stri
 		}
 	}
 	return m, nil
+}
+
+// Version returns INFO server's redis_version, or "?" when it can not be
+// read.
+func Version(ctx context.Context, c *redis.Client) string {
+	m, err := Info(ctx, c, "server")
+	if err != nil || m["redis_version"] == "" {
+		return "?"
+	}
+	return m["redis_version"]
+}
+
+// FlushAll empties the server (FLUSHALL) within 10 s, so that what one run
+// left in Redis does not weigh on the next one.
+func FlushAll(ctx context.Context, c *redis.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return c.FlushAll(ctx).Err()
 }
