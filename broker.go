@@ -140,7 +140,13 @@ func (h *Hub) startBroker() error {
 		defer wg.Done()
 		h.subscribeLoop(ctx)
 	}()
-	h.subStop = func() { cancel(); wg.Wait() }
+	h.subStop = func() {
+		cancel()
+		wg.Wait()
+		if h.rt != nil {
+			h.rt.senders.Wait()
+		}
+	}
 	return nil
 }
 

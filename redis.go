@@ -236,6 +236,9 @@ type subscription struct {
 	initial map[string]bool // channels of the first SUBSCRIBE not yet confirmed
 	first   []string        // the routes of the first SUBSCRIBE
 	ready   bool
+	// heard: Redis confirmed every channel of the first SUBSCRIBE (set
+	// before ready runs; read by the routed session's timer).
+	heard atomic.Bool
 }
 
 // subscribe is Subscribe (SSUBSCRIBE when sharded) that calls ready, if
@@ -290,6 +293,17 @@ func (b *RedisBroker) subscribe(ctx context.Context, channel string, sharded boo
 // run subscribes and reads the session's messages until it fails.
 func (s *subscription) run(ctx context.Context, handler func([]byte) error, ready func() error) error {
 	cmds := s.commands()
+	if s.rt != nil {
+		// A connection that lost the SUBSCRIBE (its data dropped) would
+		// wait for the health check's PING, twice its period: a routed
+		// session not confirmed within routeWait is made again at once.
+		deaf := time.AfterFunc(routeWait, func() {
+			if !s.heard.Load() {
+				s.rs.cancel(fmt.Errorf("%w: the subscription (%v)", errRoutesUnconfirmed, routeWait))
+			}
+		})
+		defer deaf.Stop()
+	}
 	chans := append([]string{s.channel}, s.first...)
 	if s.mark != "" {
 		chans = append(chans, s.mark)
@@ -302,20 +316,20 @@ func (s *subscription) run(ctx context.Context, handler func([]byte) error, read
 		chans = chans[n:]
 	}
 	if s.rt != nil {
-		var wg sync.WaitGroup
 		sctx, stop := context.WithCancel(ctx)
-		wg.Add(1)
+		s.rt.senders.Add(1)
 		go func() {
-			defer wg.Done()
+			defer s.rt.senders.Done()
 			s.rt.send(sctx, s.rs, cmds)
 		}()
 		defer func() {
 			// The reading ended: the streams waiting for routes may go on
-			// (nothing moves the follower any more), whatever the sender
-			// is still waiting for; then the sender ends.
+			// (nothing moves the follower any more), and the next session
+			// may start, whatever the sender is still waiting for (a call
+			// to a Redis that went silent lasts the client's timeouts); the
+			// hub waits for the senders when it stops.
 			s.rt.end(s.rs)
 			stop()
-			wg.Wait()
 		}()
 	}
 	pinged := false // a PING is out since the last message
@@ -376,6 +390,7 @@ func (s *subscription) confirmation(m *redis.Subscription, ready func() error) e
 			if len(s.initial) > 0 {
 				return nil
 			}
+			s.heard.Store(true)
 			if ready != nil {
 				if err := ready(); err != nil {
 					return err

@@ -79,6 +79,7 @@ type router struct {
 	grace    time.Duration     // routeGrace (shorter in tests)
 	markSeq  uint64            // the number of the last mark asked for
 	lastMark time.Time         // when it was asked for
+	senders  sync.WaitGroup    // the sessions' senders, which may outlive their session
 }
 
 // route is one user's or room's channel.
