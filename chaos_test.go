@@ -103,6 +103,7 @@ const (
 	chaosSettle      = 1500 * time.Millisecond // a fault phase goes on this long after every instance delivers again
 	chaosRecover     = 10 * time.Second        // bounds the wait for an instance to deliver again
 	chaosRoundLength = 32 * time.Second        // about, for SSEKIFY_CHAOS_DURATION
+	chaosRouteGrace  = 300 * time.Millisecond  // the nodes' Options.RouteGrace
 	chaosCallTimeout = time.Second             // bounds each publish call
 	chaosDrainMax    = 15 * time.Second        // bounds the final drain
 	chaosDrainStill  = 2 * time.Second         // the drain ends when nothing arrived that long
@@ -874,7 +875,10 @@ func (n *chaosNode) launch(addr string) error {
 		return err
 	}
 	offset := info.Size()
-	cmd := exec.Command(n.bin, "-redis", n.redisAddr, "-addr", addr, "-id", fmt.Sprintf("n%d", n.idx), "-lifetime", n.lifetime.String())
+	// A short route grace: a session that comes back to a node after it
+	// finds its user's channel dropped, and subscribed again meanwhile.
+	cmd := exec.Command(n.bin, "-redis", n.redisAddr, "-addr", addr, "-id", fmt.Sprintf("n%d", n.idx), "-lifetime", n.lifetime.String(),
+		"-route-grace", chaosRouteGrace.String())
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		return err

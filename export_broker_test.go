@@ -2,7 +2,6 @@ package ssekify
 
 import (
 	"context"
-	"time"
 )
 
 // StopSubscription stops h's broker subscription and waits for its
@@ -139,14 +138,3 @@ const (
 // ShardedBroker makes b behave as on a Cluster (sharded Pub/Sub) whatever
 // its client.
 func ShardedBroker(b *RedisBroker) *RedisBroker { b.sharded = true; return b }
-
-// SetRouteGrace sets how long h keeps a route without streams subscribed
-// (routeGrace); the sweep runs every d/2 from the next one on.
-func SetRouteGrace(h *Hub, d time.Duration) {
-	h.rt.mu.Lock()
-	defer h.rt.mu.Unlock()
-	h.rt.grace = d
-	if s := h.rt.sess; s != nil {
-		s.signal()
-	}
-}

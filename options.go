@@ -26,6 +26,7 @@ const (
 	DefaultRecentMaxUsers   = 10000
 	DefaultRecentMaxBytes   = 64 << 20
 	DefaultGapEvent         = "ssekify:gap"
+	DefaultRouteGrace       = 5 * time.Second
 	DefaultSeqField         = "seq"
 	DefaultSeqKeyPrefix     = "ssekify:seq:"
 	DefaultSeqRedisTTL      = 24 * time.Hour
@@ -93,6 +94,13 @@ type Options struct {
 	// subscribing: for a service that holds no streams and only publishes
 	// (it then receives nothing from the other instances).
 	PublishOnly bool
+	// RouteGrace is how long, with a RedisBroker, this instance stays
+	// subscribed to a user's or room's channel after the last stream here
+	// that read it left (interest routing), so that a client that comes
+	// back at once costs no SUBSCRIBE; a client back after it reads what
+	// it missed from the logs on Redis. Default DefaultRouteGrace (5s);
+	// negative: unsubscribe at the next sweep (every 10ms at the least).
+	RouteGrace time.Duration
 	// InstanceID names this instance in frame ids and envelopes. Default: 8
 	// random hex characters. Must not contain '-', CR, LF or NUL; at most
 	// MaxInstanceIDBytes.
@@ -315,6 +323,7 @@ func (o *Options) resolve() (Options, error) {
 	def(&r.RecentMaxUsers, DefaultRecentMaxUsers)
 	def(&r.RecentMaxBytes, DefaultRecentMaxBytes)
 	def(&r.GapEvent, DefaultGapEvent)
+	def(&r.RouteGrace, DefaultRouteGrace)
 	if r.Serializer == nil {
 		r.Serializer = defaultSerializer
 	}

@@ -32,7 +32,7 @@ import (
 // A route is one such channel. Register (and a runtime Join) asks for its
 // routes first and waits, at most routeWait, for them to be live; then it
 // registers the stream, which holds them. A route stays subscribed while
-// streams here read its log and for routeGrace after the last one left,
+// streams here read its log and for Options.RouteGrace after the last one left,
 // so a client that reconnects at once costs no command. Changes are
 // batched: one sender per subscription session sends every queued channel
 // in one SUBSCRIBE (or UNSUBSCRIBE) per routeChunk channels, waits for
@@ -51,8 +51,9 @@ const (
 	// its routes; beyond, the session is taken as broken and made again
 	// (its recovery then covers the stream).
 	routeWait = 2 * time.Second
-	// routeGrace is how long a route with no stream stays subscribed.
-	routeGrace = 5 * time.Second
+	// routeSweepMin bounds how often idle routes are swept (a negative
+	// Options.RouteGrace drops them at the next sweep).
+	routeSweepMin = 10 * time.Millisecond
 	// routeChunk bounds the channels of one SUBSCRIBE or UNSUBSCRIBE.
 	routeChunk = 1000
 	// routeGather is how long the sender lets changes gather after a
@@ -76,7 +77,7 @@ type router struct {
 	idle     map[string]*route // the routes without streams or wants
 	unmarked []*route          // subscribed in this session, waiting for a mark
 	sess     *routeSession     // nil while no subscription runs
-	grace    time.Duration     // routeGrace (shorter in tests)
+	grace    time.Duration     // Options.RouteGrace
 	markSeq  uint64            // the number of the last mark asked for
 	lastMark time.Time         // when it was asked for
 	senders  sync.WaitGroup    // the sessions' senders, which may outlive their session
@@ -111,7 +112,7 @@ type routeSession struct {
 }
 
 func newRouter(h *Hub) *router {
-	return &router{hub: h, routes: make(map[string]*route), idle: make(map[string]*route), grace: routeGrace}
+	return &router{hub: h, routes: make(map[string]*route), idle: make(map[string]*route), grace: max(h.opts.RouteGrace, 0)}
 }
 
 // routeChannel is the channel of a user's or room's log: its key's name.
@@ -415,8 +416,7 @@ type routeCommands struct {
 // every markEvery), and drops idle routes every grace/2. A failed command
 // ends the session.
 func (rt *router) send(ctx context.Context, s *routeSession, cmds routeCommands) {
-	every := rt.tickEvery()
-	tick := time.NewTicker(every)
+	tick := time.NewTicker(rt.tickEvery())
 	defer tick.Stop()
 	for {
 		sweep := false
@@ -426,10 +426,6 @@ func (rt *router) send(ctx context.Context, s *routeSession, cmds routeCommands)
 		case <-s.wake:
 		case <-tick.C:
 			sweep = true
-		}
-		if e := rt.tickEvery(); e != every {
-			every = e
-			tick.Reset(e)
 		}
 		adds, drops := rt.take(s, time.Now(), sweep)
 		if err := rt.chunks(ctx, cmds.unsubscribe, drops); err != nil {
@@ -482,9 +478,7 @@ func (rt *router) mark(ctx context.Context, s *routeSession, force bool) error {
 
 // tickEvery is the period of the sender's sweeps and marks.
 func (rt *router) tickEvery() time.Duration {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	return min(rt.grace/2, markEvery)
+	return max(min(rt.grace/2, markEvery), routeSweepMin)
 }
 
 // markChannel is the channel of this instance's marks.

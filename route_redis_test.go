@@ -118,8 +118,7 @@ func TestRouteFlappingStream(t *testing.T) {
 	addr := redistest.Start(t).Addr
 	var hubs []node
 	for i := range 3 {
-		n := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), &ssekify.Options{InstanceID: fmt.Sprintf("f%d", i)})
-		ssekify.SetRouteGrace(n.hub, 20*time.Millisecond)
+		n := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), &ssekify.Options{InstanceID: fmt.Sprintf("f%d", i), RouteGrace: 20 * time.Millisecond})
 		hubs = append(hubs, n)
 	}
 	pub := hubs[2].hub
@@ -200,9 +199,8 @@ func TestRouteFlappingStream(t *testing.T) {
 func TestRoutesBatched(t *testing.T) {
 	addr := redistest.Start(t).Addr
 	rc := redisClient(t, addr)
-	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), &ssekify.Options{RouteGrace: 100 * time.Millisecond})
 	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
-	ssekify.SetRouteGrace(a.hub, 100*time.Millisecond)
 	const n = 500
 	streams := make([]*ssetest.Stream, n)
 	var wg sync.WaitGroup
@@ -266,9 +264,8 @@ func TestJoinRoomRoutes(t *testing.T) {
 // its position: the events come from the logs on Redis.
 func TestRouteDroppedMemoryLogIsPartial(t *testing.T) {
 	addr := redistest.Start(t).Addr
-	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), &ssekify.Options{RouteGrace: 20 * time.Millisecond})
 	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
-	ssekify.SetRouteGrace(a.hub, 20*time.Millisecond)
 	ctx := context.Background()
 	s := connect(t, a.srv, "u", "", nil)
 	require.NoError(t, b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e0"}))

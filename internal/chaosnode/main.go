@@ -52,6 +52,7 @@ func run() error {
 	id := flag.String("id", "", "Options.InstanceID (default: random)")
 	channel := flag.String("channel", "", "Options.Channel (default: ssekify's)")
 	lifetime := flag.Duration("lifetime", 15*time.Minute, "exit after this long whatever happens")
+	grace := flag.Duration("route-grace", 0, "Options.RouteGrace (default: ssekify's)")
 	flag.Parse()
 	if *redisAddr == "" {
 		return errors.New("-redis is required")
@@ -78,6 +79,7 @@ func run() error {
 		Channel:    *channel,
 		InstanceID: *id,
 		Logger:     logger,
+		RouteGrace: *grace,
 	})
 	if err != nil {
 		return err
