@@ -361,6 +361,9 @@ func (rt *router) confirm(r *route) {
 func (rt *router) take(s *routeSession, now time.Time, sweep bool) (adds, drops []string) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	if rt.sess != s {
+		return nil, nil // the session ended: its sender only winds down
+	}
 	adds, s.adds = s.adds, nil
 	select {
 	case <-s.settled: // of an earlier batch
@@ -453,6 +456,10 @@ func (rt *router) send(ctx context.Context, s *routeSession, cmds routeCommands)
 // live), or when none was asked for within markEvery.
 func (rt *router) mark(ctx context.Context, s *routeSession, force bool) error {
 	rt.mu.Lock()
+	if rt.sess != s {
+		rt.mu.Unlock()
+		return nil
+	}
 	waiting := rt.unmarked
 	rt.unmarked = nil
 	now := time.Now()
