@@ -426,3 +426,29 @@ func TestRouteUnconfirmedRenewsTheSession(t *testing.T) {
 	require.Greater(t, a.hub.Stats().BrokerReconnects, reconnects, "the subscription was made again")
 	t.Logf("Register returned after %v", took.Round(time.Millisecond))
 }
+
+// TestLeanStreamsRouted: lean streams (the hub takes the connection over
+// after the headers) on an instance with a Redis broker get their routes
+// like any other: a user's, a room's and everyone's events published on
+// another instance arrive in order, and a reconnect to the other instance
+// with the last id gets what was published meanwhile.
+func TestLeanStreamsRouted(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), &ssekify.Options{Lean: true})
+	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), nil)
+	s := connect(t, a.srv, "u", "r", nil)
+	eventually(t, "the stream is lean", func() bool { return a.hub.Stats().LeanStreams == 1 })
+	require.GreaterOrEqual(t, a.hub.Stats().Routes, int64(2), "user u and room r")
+	for i := 1; i <= 9; i++ {
+		publishMixed(t, b.hub, i)
+	}
+	got, last := readTexts(t, s, 9)
+	require.Equal(t, texts(1, 9), got)
+	s.Close()
+	for i := 10; i <= 12; i++ {
+		publishMixed(t, b.hub, i)
+	}
+	back := connect(t, b.srv, "u", "r", http.Header{"Last-Event-ID": {last.LastEventID}})
+	got, _ = readTexts(t, back, 3)
+	require.Equal(t, texts(10, 12), got)
+}
