@@ -296,10 +296,12 @@ func (s *subscription) run(ctx context.Context, handler func([]byte) error, read
 	if s.rt != nil {
 		// A connection that lost the SUBSCRIBE (its data dropped) would
 		// wait for the health check's PING, twice its period: a routed
-		// session not confirmed within routeWait is made again at once.
-		deaf := time.AfterFunc(routeWait, func() {
+		// session not confirmed within routeWait (and 200ms more per
+		// thousand channels, for a large one) is made again at once.
+		limit := routeWait + time.Duration(len(s.first)/routeChunk)*routeWait/10
+		deaf := time.AfterFunc(limit, func() {
 			if !s.heard.Load() {
-				s.rs.cancel(fmt.Errorf("%w: the subscription (%v)", errRoutesUnconfirmed, routeWait))
+				s.rs.cancel(fmt.Errorf("%w: the subscription (%v)", errRoutesUnconfirmed, limit))
 			}
 		})
 		defer deaf.Stop()
