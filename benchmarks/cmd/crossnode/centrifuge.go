@@ -10,6 +10,7 @@ import (
 
 	"github.com/centrifugal/centrifuge"
 
+	"github.com/ssekify/ssekify/benchmarks/internal/loopback"
 	"github.com/ssekify/ssekify/benchmarks/internal/wire"
 )
 
@@ -66,7 +67,7 @@ func newCentrifugePair(addr string, history bool) (_ *centrifugePair, err error)
 		ctx := centrifuge.SetCredentials(r.Context(), &centrifuge.Credentials{UserID: r.URL.Query().Get("user")})
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
-	if p.srv, p.base, err = serveLoopback(mux); err != nil {
+	if p.srv, p.base, err = loopback.Serve(mux); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/ssekify/ssekify/benchmarks/internal/wire"
@@ -25,18 +23,6 @@ type pair interface {
 	// close shuts both nodes down and closes their Redis connections,
 	// bounded in time.
 	close()
-}
-
-// serveLoopback serves h on a free port of 127.0.0.1 and returns the
-// server and its base URL (http://127.0.0.1:port).
-func serveLoopback(h http.Handler) (*http.Server, string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return srv, "http://" + l.Addr().String(), nil
 }
 
 // openWarm opens user's stream on node B and publishes warm-up payloads

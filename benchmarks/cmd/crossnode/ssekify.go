@@ -10,6 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ssekify/ssekify"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/loopback"
 )
 
 // ssekifyPair is two ssekify hubs, each with its own go-redis client and
@@ -44,7 +46,7 @@ func newSsekifyPair(addr string) (_ *ssekifyPair, err error) {
 	mux.HandleFunc("GET /sse", func(w http.ResponseWriter, r *http.Request) {
 		_ = p.hubB.Register(w, r, r.URL.Query().Get("user"), nil)
 	})
-	if p.srv, p.base, err = serveLoopback(mux); err != nil {
+	if p.srv, p.base, err = loopback.Serve(mux); err != nil {
 		return nil, err
 	}
 	return p, nil

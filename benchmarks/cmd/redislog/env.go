@@ -6,17 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ssekify/ssekify"
-	"github.com/ssekify/ssekify/benchmarks/internal/wire"
 
+	"github.com/ssekify/ssekify/benchmarks/internal/loopback"
 	"github.com/ssekify/ssekify/benchmarks/internal/redisproc"
-
 	"github.com/ssekify/ssekify/benchmarks/internal/sseclient"
+	"github.com/ssekify/ssekify/benchmarks/internal/wire"
 )
 
 // env is what every scenario runs on: the Redis server, two hubs on it
@@ -78,10 +77,6 @@ func setup(ctx context.Context, c config) (_ *env, err error) {
 // GET /sse?user=<id>[&room=<room>] registers a stream of that user (in
 // that room).
 func serve(hub *ssekify.Hub) (*http.Server, string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /sse", func(w http.ResponseWriter, r *http.Request) {
 		var opts *ssekify.RegisterOptions
@@ -90,9 +85,7 @@ func serve(hub *ssekify.Hub) (*http.Server, string, error) {
 		}
 		_ = hub.Register(w, r, r.URL.Query().Get("user"), opts)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return srv, "http://" + l.Addr().String(), nil
+	return loopback.Serve(mux)
 }
 
 // warmup opens a stream on B and publishes on A every 50 ms until it gets

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ssekify/ssekify/benchmarks/internal/loopback"
 	"github.com/ssekify/ssekify/benchmarks/internal/pacer"
 )
 
@@ -42,7 +43,7 @@ func runClients(life time.Duration) error {
 		cl.closeAll()
 		writeJSON(w, cl.status())
 	})
-	srv, ctlURL, err := serveLoopback(ctl)
+	srv, ctlURL, err := loopback.Serve(ctl)
 	if err != nil {
 		return err
 	}

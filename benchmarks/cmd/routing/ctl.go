@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"time"
@@ -103,17 +102,6 @@ type clientsReport struct {
 	// OpenNs is, per opened stream, the time from its dial to its
 	// response headers.
 	OpenNs []int64 `json:"openNs"`
-}
-
-// serveLoopback serves h on a free port of 127.0.0.1 and returns its base URL.
-func serveLoopback(h http.Handler) (*http.Server, string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return srv, "http://" + l.Addr().String(), nil
 }
 
 // announce prints the ready line the coordinator waits for: the streams'

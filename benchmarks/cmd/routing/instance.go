@@ -13,6 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ssekify/ssekify"
+
+	"github.com/ssekify/ssekify/benchmarks/internal/loopback"
 )
 
 // instance is the -role instance process: one hub on the Redis server,
@@ -47,7 +49,7 @@ func runInstance(c config) error {
 	streams.HandleFunc("GET /sse", func(w http.ResponseWriter, r *http.Request) {
 		_ = hub.Register(w, r, r.URL.Query().Get("user"), nil)
 	})
-	sseSrv, sseURL, err := serveLoopback(streams)
+	sseSrv, sseURL, err := loopback.Serve(streams)
 	if err != nil {
 		return err
 	}
@@ -55,7 +57,7 @@ func runInstance(c config) error {
 	ctl := http.NewServeMux()
 	ctl.HandleFunc("GET "+pathStats, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, in.stats()) })
 	ctl.HandleFunc("POST "+pathPublish, in.handlePublish)
-	ctlSrv, ctlURL, err := serveLoopback(ctl)
+	ctlSrv, ctlURL, err := loopback.Serve(ctl)
 	if err != nil {
 		return err
 	}
