@@ -78,6 +78,9 @@ func (e *env) startCluster(ctx context.Context) (*cluster, error) {
 		if e.cfg.lean {
 			args = append(args, "-lean")
 		}
+		if e.cfg.noHeartbeats {
+			args = append(args, "-no-heartbeats")
+		}
 		ch, err := startChild(ctx, "instance "+strconv.Itoa(i), args...)
 		if err != nil {
 			cl.stop()

@@ -24,8 +24,8 @@ type instance struct {
 	bytes *redisBytes
 }
 
-// runInstance starts the hub (heartbeats off, so that an idle stream costs
-// no CPU during a measured phase; instance id "i<N>"), serves its streams
+// runInstance starts the hub (default options, heartbeats off with
+// -no-heartbeats; instance id "i<N>"), serves its streams
 // and its control endpoint on 127.0.0.1, announces them, and shuts down
 // when its standard input ends.
 func runInstance(c config) error {
@@ -35,7 +35,7 @@ func runInstance(c config) error {
 	hub, err := ssekify.New(&ssekify.Options{
 		Redis:      ssekify.NewRedisBroker(client),
 		InstanceID: "i" + strconv.Itoa(c.index),
-		KeepAlive:  -1,
+		KeepAlive:  keepAlive(c.noHeartbeats),
 		Lean:       c.lean,
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -105,4 +105,12 @@ func (in *instance) shutdown() {
 	if err := in.hub.Shutdown(ctx, ssekify.ShutdownOptions{Grace: -1, NoAnnounce: true}); err != nil {
 		log.Printf("shutdown: %v", err)
 	}
+}
+
+// keepAlive is Options.KeepAlive: the default, or -1 (off).
+func keepAlive(off bool) time.Duration {
+	if off {
+		return -1
+	}
+	return 0
 }

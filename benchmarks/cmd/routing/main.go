@@ -81,6 +81,7 @@ type config struct {
 	connectTime   time.Duration
 	connectSpread bool
 	lean          bool
+	noHeartbeats  bool
 	seed          int64
 	redisServer   string
 	out           string
@@ -139,6 +140,7 @@ func parseFlags() (config, error) {
 	flag.DurationVar(&c.connectTime, "connect-time", time.Second, "connect: the streams are opened evenly over this time")
 	flag.BoolVar(&c.connectSpread, "connect-spread", false, "connect: spread the streams over the instances instead of all on instance 0")
 	flag.BoolVar(&c.lean, "lean", false, "instances: lean streams (Options.Lean)")
+	flag.BoolVar(&c.noHeartbeats, "no-heartbeats", false, "instances: heartbeats off (Options.KeepAlive -1), so idle streams cost no CPU in a phase; default: ssekify's defaults")
 	flag.Int64Var(&c.seed, "seed", 13, "seed of the users' placement and of the events' users")
 	flag.StringVar(&c.redisServer, "redis-server", "redis-server", "redis-server binary")
 	flag.StringVar(&c.out, "out", "", "append the report to this markdown file (created with a title if missing)")

@@ -42,8 +42,11 @@ func (r *report) markdown() string {
 	if r.cfg.lean {
 		lean = ", lean streams"
 	}
+	if r.cfg.noHeartbeats {
+		lean += ", heartbeats off"
+	}
 	fmt.Fprintf(&b, "Run of %s: root module at %s; %s; %s; redis-server %s (loopback, no persistence, FLUSHALL before each scenario); "+
-		"%d instance processes (`ssekify.New` with `NewRedisBroker`, default options but heartbeats off%s) and one process holding every stream; "+
+		"%d instance processes (`ssekify.New` with `NewRedisBroker`, default options%s) and one process holding every stream; "+
 		"payload %d B; seed %d; run took %s.\n\n",
 		r.started.Format("2006-01-02 15:04 MST"), m.Code(), m.GoVersion, m.CPU(), r.redisVersion,
 		r.cfg.instances, lean, r.cfg.size, r.cfg.seed, r.elapsed.Round(time.Second))
