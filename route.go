@@ -369,10 +369,17 @@ func (rt *router) take(s *routeSession, now time.Time, sweep bool) (adds, drops 
 	case <-s.settled: // of an earlier batch
 	default:
 	}
+	if sweep {
+		drops = rt.sweep(s, now)
+	}
+	s.outstanding += len(adds)
+	return adds, drops
+}
+
+// sweep drops the idle routes past their grace and returns their
+// channels, to unsubscribe in session s. rt.mu held.
+func (rt *router) sweep(s *routeSession, now time.Time) (drops []string) {
 	for ch, r := range rt.idle {
-		if !sweep {
-			break
-		}
 		if r.confirmed && now.Sub(r.idleSince) >= rt.grace {
 			delete(rt.idle, ch)
 			delete(rt.routes, ch)
@@ -381,8 +388,7 @@ func (rt *router) take(s *routeSession, now time.Time, sweep bool) (adds, drops 
 			s.unsubs[ch]++
 		}
 	}
-	s.outstanding += len(adds)
-	return adds, drops
+	return drops
 }
 
 // ourUnsubscribe reports whether an unsubscribe confirmation of ch answers
