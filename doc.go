@@ -139,6 +139,9 @@
 // every number comes from an atomic INCR of Seq.KeyPrefix+key with expiry
 // Seq.RedisTTL, so all instances, and Send* and Publish* alike, share one
 // sequence per key; a final message deletes the key (Stats.SeqIncrsRedis).
+// A Publish* through a RedisBroker's logs has the publish script take that
+// number, in its one round trip (except on a Cluster, with FrameID, and
+// while the Counter is down: then the INCR comes first).
 // A send that is refused uses no number: every check runs before the
 // number is taken (MaxPayloadBytes includes room for the seq member), and
 // when Options.FrameID refuses the final payload the number is given back.
@@ -168,7 +171,8 @@
 // what its streams missed from the logs. Malformed envelopes are reported
 // (INVALID_ENVELOPE) and dropped. With a Counter (RedisBroker has one) the
 // seq of a requestId comes from one Redis INCR with expiry, the same for
-// every instance and for Send* and Publish* alike.
+// every instance and for Send* and Publish* alike; a publish takes it in
+// its own script, so it still costs one round trip.
 //
 // The simplest set-up is a URL; the hub then owns the client and closes it
 // on Shutdown:

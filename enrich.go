@@ -51,6 +51,10 @@ type enriched struct {
 	// caller commits it once the message is built, or releases it.
 	seq    seqTicket
 	hasSeq bool
+	// script, when the caller sets it, asks for the seq number to be left
+	// to the publish script (seq_script.go): when it is, enrichTo fills it
+	// in and writes the member's name without a number.
+	script *scriptSeq
 }
 
 // enrichTo adds the auto fields (timestamp, requestId, traceId) and the seq
@@ -132,9 +136,13 @@ func (h *Hub) enrichTo(ctx context.Context, r *enriched, data []byte, fr framing
 		}
 	}
 	if key != "" {
-		r.seq, r.hasSeq = h.seq.reserve(ctx, key, final), true
 		b.member(sq.FieldName)
-		b.out = strconv.AppendInt(b.out, r.seq.n, 10)
+		if r.script != nil && h.seq.toScript(r.script, key, final) {
+			r.script.at, r.script.tail = len(b.out)-b.off, len(b.src)-b.end
+		} else {
+			r.seq, r.hasSeq = h.seq.reserve(ctx, key, final), true
+			b.out = strconv.AppendInt(b.out, r.seq.n, 10)
+		}
 	}
 	r.data, r.frame = b.finish()
 	return nil

@@ -44,8 +44,10 @@ import (
 type logBroker interface {
 	// appendPublish appends the framed envelope env (encodeLoggedEnvelope)
 	// to the log key of channel and publishes it, in one atomic step, and
-	// returns the event's epoch and position.
-	appendPublish(ctx context.Context, channel, key string, env []byte, r logRetention) (epoch, pos uint64, err error)
+	// returns the event's epoch and position; when q is used, the step
+	// numbers the envelope's seq member first and v is the counter's value
+	// (seq_script.go).
+	appendPublish(ctx context.Context, channel, key string, env []byte, r logRetention, q scriptSeq) (epoch, pos uint64, v int64, err error)
 	// logHead returns the channel's epoch, newest position and the
 	// position its epoch started after (base), creating the epoch
 	// (newEpoch) when there is none.
@@ -131,16 +133,22 @@ end
 
 // publishScript appends and publishes a batch of events of one channel,
 // in order, in one atomic step. KEYS: meta, clock, then a (log, trim) pair
-// per log the batch touches. ARGV: the tenant channel, new epoch, max
-// length, ttl ms, clock length, now ms, trim slack, the publish command
-// (PUBLISH, or SPUBLISH on a Cluster), then two per event: the number of
-// its log's pair (1-based) and its framed envelope (envelope.go). It returns
-// {epoch, position} per event, flattened.
+// per log the batch touches, then the seq counters the batch numbers
+// with. ARGV: the tenant channel, new epoch, max length, ttl ms, clock
+// length, now ms, trim slack, the publish command (PUBLISH, or SPUBLISH on
+// a Cluster), the number of events, then two per event: the number of its
+// log's pair (1-based; negated when the script numbers the event's seq,
+// then six more follow, luaNumbered's) and its framed envelope
+// (envelope.go). It returns {epoch, position} per event, flattened, then
+// the seq counter's value of each event it numbered; an event whose
+// counter could not be incremented gets {0, 0}, the error in place of the
+// value, and is neither appended nor published.
 //
 // The counter is raised once by the batch's size. Each event is XADDed to
 // its log, with id "<position>-0" and one field, its epoch, holding the
-// framed envelope as it came: the script never builds an envelope, so an
-// event costs Redis its XADD and little more. Then each log touched is
+// framed envelope as it came (with its seq number written in, when the
+// script numbers it): the script builds no envelope, so an event costs
+// Redis its XADD and little more. Then each log touched is
 // trimmed (once it holds slack events beyond its bound, back to the bound,
 // recording the newest trimmed position in its trim key: a full log costs
 // one trim per slack events) and its expiry renewed, and the clock gets an
@@ -157,8 +165,8 @@ end
 // newest position (the k-th jump of a batch takes the given new epoch plus
 // k-1), so no position is ever given twice within an epoch; the events
 // before the jump are published first.
-var publishScript = redis.NewScript(luaUvarint + `
-local n = (#ARGV - 8) / 2
+var publishScript = redis.NewScript(luaUvarint + luaNumbered + `
+local n = tonumber(ARGV[9])
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'sec')
 local epoch = meta[1]
 if not epoch then
@@ -180,10 +188,8 @@ local function flush()
   redis.call(cmd, ch, table.concat(run))
   run = nil
 end
-for i = 0, n - 1 do
-  local l = tonumber(ARGV[9 + 2 * i])
-  local log, env = KEYS[1 + 2 * l], ARGV[10 + 2 * i]
-  pos = pos + 1
+local function add(i, l, env)
+  local log = KEYS[1 + 2 * l]
   if maxlen > 0 then
     local r = redis.pcall('XADD', log, string.format('%d-0', pos), epoch, env)
     if type(r) == 'table' and r.err then
@@ -200,6 +206,23 @@ for i = 0, n - 1 do
   run[#run + 1] = env
   last[l] = pos
   out[2 * i + 1], out[2 * i + 2] = epoch, pos
+end
+local a, seqs = 10, {}
+for i = 0, n - 1 do
+  local l, env = tonumber(ARGV[a]), ARGV[a + 1]
+  a = a + 2
+  pos = pos + 1
+  if l < 0 then
+    local v
+    l, env, v = -l, numbered(env, a)
+    seqs[#seqs + 1], a = v, a + 6
+  end
+  if env then
+    add(i, l, env)
+  else
+    flush()
+    out[2 * i + 1], out[2 * i + 2] = 0, 0
+  end
 end
 for l, p in pairs(last) do
   local log, trim = KEYS[1 + 2 * l], KEYS[2 + 2 * l]
@@ -233,8 +256,45 @@ if ttl > 0 then
   end
 end
 flush()
+for j, v in ipairs(seqs) do out[2 * n + j] = v end
 return out
 `)
+
+// luaNumbered is the Lua function numbered(env, a), which numbers the seq
+// member of the framed envelope env (seq_script.go) with the arguments
+// from ARGV[a]: the number of the counter's key among KEYS, the floor,
+// StartAt, the key's expiry in ms, 1 for a final message, and how many of
+// env's bytes follow the number. It increments the counter (raising it to
+// the floor), renews its expiry or deletes it (final), writes StartAt +
+// value - 1 into env and gives env's length prefix the new length; it
+// returns the new env and the counter's value, or nil and the error of a
+// counter that could not be incremented (a key of another type).
+const luaNumbered = `
+local function numbered(env, a)
+  local key = KEYS[tonumber(ARGV[a])]
+  local v = redis.pcall('INCR', key)
+  if type(v) == 'table' then return nil, v.err end
+  if v < tonumber(ARGV[a + 1]) then
+    redis.call('SET', key, ARGV[a + 1])
+    v = tonumber(ARGV[a + 1])
+  end
+  if ARGV[a + 4] == '1' then
+    redis.call('DEL', key)
+  elseif tonumber(ARGV[a + 3]) > 0 then
+    redis.call('PEXPIRE', key, ARGV[a + 3])
+  end
+  local digits = string.format('%d', tonumber(ARGV[a + 2]) + v - 1)
+  local k, size, mul = 1, 0, 1
+  while true do
+    local c = string.byte(env, k)
+    size = size + (c % 128) * mul
+    if c < 128 then break end
+    k, mul = k + 1, mul * 128
+  end
+  local cut = #env - tonumber(ARGV[a + 5])
+  return uv(size + #digits) .. string.sub(env, k + 1, cut) .. digits .. string.sub(env, cut + 1), v
+end
+`
 
 // headScript returns {epoch, position, base} of KEYS[1], creating the
 // epoch ARGV[1] (born ARGV[2]) when there is none. base is the position
@@ -309,14 +369,19 @@ const (
 // is older than the logs need.
 var ErrRedisTooOld = errors.New("ssekify: Redis too old for the logs (Redis 5.0 or newer is needed; 7.0 on a Cluster)")
 
-func (b *RedisBroker) appendPublish(ctx context.Context, channel, key string, env []byte, r logRetention) (uint64, uint64, error) {
+func (b *RedisBroker) appendPublish(ctx context.Context, channel, key string, env []byte, r logRetention, q scriptSeq) (uint64, uint64, int64, error) {
 	if b.isClosed() {
-		return 0, 0, redis.ErrClosed
+		return 0, 0, 0, redis.ErrClosed
 	}
 	if err := b.checkVersion(ctx); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return b.runPublish(ctx, &pubCall{channel: channel, log: key, env: env, r: r})
+	c := &pubCall{channel: channel, log: key, env: env, r: r, seq: q}
+	epoch, pos, err := b.runPublish(ctx, c)
+	if err != nil {
+		return 0, 0, 0, err // c may still be in a batch in flight
+	}
+	return epoch, pos, c.seq.v, nil
 }
 
 func (b *RedisBroker) logHead(ctx context.Context, channel string, newEpoch uint64, nowMs int64) (uint64, uint64, uint64, error) {

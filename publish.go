@@ -38,12 +38,17 @@ func (h *Hub) Publish(ctx context.Context, ev Event) error {
 }
 
 func (h *Hub) publish(ctx context.Context, kind targetKind, target string, ev Event) error {
-	m, err := h.prepare(ctx, kind, target, ev, true)
+	var q scriptSeq
+	offer := &q
+	if !h.scriptSeqs() {
+		offer = nil
+	}
+	m, err := h.prepare(ctx, kind, target, ev, true, offer)
 	if err != nil {
 		return err
 	}
 	if h.lb != nil {
-		return h.publishLogged(ctx, m)
+		return h.publishLogged(ctx, m, q)
 	}
 	h.hookMessageSent(m, h.deliver(m))
 	if h.broker == nil {
@@ -70,11 +75,15 @@ func (h *Hub) publish(ctx context.Context, kind targetKind, target string, ev Ev
 // error nothing is delivered here, and the event may still have reached
 // Redis (a reply lost on the way): the caller learns that it is not known
 // to be published.
-func (h *Hub) publishLogged(ctx context.Context, m *message) error {
+//
+// When q is used, the script numbers m's seq member (seq_script.go): m's
+// payload holds the member's name without a number, and the envelope gets
+// the number in Redis.
+func (h *Hub) publishLogged(ctx context.Context, m *message, q scriptSeq) error {
 	env, err := h.encodeLoggedEnvelope(m)
 	if err == nil {
 		key := redisLogKey(h.opts.Channel, logKey{m.kind, m.target})
-		_, _, err = h.lb.appendPublish(ctx, h.opts.Channel, key, env, h.retention())
+		_, _, q.v, err = h.lb.appendPublish(ctx, h.opts.Channel, key, env, h.retention(), q)
 	}
 	if err != nil {
 		h.stats.publishErrors.Add(1)
@@ -83,6 +92,12 @@ func (h *Hub) publishLogged(ctx context.Context, m *message) error {
 		return err
 	}
 	h.stats.published.Add(1)
+	if q.used() {
+		h.seq.tookScript(&q)
+		if h.opts.PublishOnly {
+			m = m.withSeq(&q)
+		}
+	}
 	if h.opts.PublishOnly {
 		h.hookMessageSent(m, h.deliver(m))
 	}

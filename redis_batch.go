@@ -63,6 +63,7 @@ type pubCall struct {
 	log        string // the key of the target's log
 	env        []byte // the framed envelope (encodeLoggedEnvelope)
 	r          logRetention
+	seq        scriptSeq // the seq number the script takes, when used
 	epoch, pos uint64
 	err        error
 	done       chan struct{} // closed when the result is in
@@ -199,6 +200,7 @@ type scriptCall struct {
 	calls []*pubCall
 	keys  []string
 	args  []any
+	seqs  int // calls whose seq number the script takes
 }
 
 // newScriptCall builds the keys and arguments of publishScript for calls,
@@ -211,10 +213,24 @@ func (b *RedisBroker) newScriptCall(calls []*pubCall) *scriptCall {
 	}
 	r := first.r
 	s := &scriptCall{calls: calls, keys: []string{logMetaKey(first.channel), logClockKey(first.channel)}}
-	s.args = append(make([]any, 0, 8+2*len(calls)),
-		b.publishTo(first.channel), randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, now, r.slack(), b.publishCommand())
-	for _, c := range calls {
-		s.args = append(s.args, s.logNumber(c), c.env)
+	numbers := make([]int, len(calls))
+	seqs := 0
+	for i, c := range calls {
+		numbers[i] = s.logNumber(c)
+		if c.seq.used() {
+			seqs++
+		}
+	}
+	s.args = append(make([]any, 0, 9+2*len(calls)+6*seqs),
+		b.publishTo(first.channel), randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, now, r.slack(), b.publishCommand(), len(calls))
+	for i, c := range calls {
+		if !c.seq.used() {
+			s.args = append(s.args, numbers[i], c.env)
+			continue
+		}
+		s.keys = append(s.keys, c.seq.key)
+		s.args = c.seq.args(append(s.args, -numbers[i], c.env), len(s.keys))
+		s.seqs++
 	}
 	return s
 }
@@ -236,12 +252,17 @@ func (s *scriptCall) logNumber(c *pubCall) int {
 // reply, or the error, and wakes the queued ones.
 func (s *scriptCall) result(cmd *redis.Cmd) {
 	res, err := cmd.Slice()
-	if err == nil && len(res) != 2*len(s.calls) {
+	if err == nil && len(res) != 2*len(s.calls)+s.seqs {
 		err = fmt.Errorf("%w: unexpected publish reply of %d items for %d events", ErrBroker, len(res), len(s.calls))
 	}
+	seq := 2 * len(s.calls) // the counters' values follow the positions
 	for i, c := range s.calls {
 		c.err = err
-		if err == nil {
+		if err == nil && c.seq.used() {
+			c.err = c.seq.reply(res[seq])
+			seq++
+		}
+		if c.err == nil {
 			c.epoch, c.pos, c.err = epochPos(res[2*i : 2*i+2])
 		}
 		if c.done != nil {

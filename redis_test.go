@@ -454,7 +454,10 @@ func (p *proxy) pipe(dst, src net.Conn, fromClient bool) {
 
 // BenchmarkCrossInstance measures an event's trip from a publish on hub B,
 // through a real redis-server, to a stream on hub A, next to a local send
-// on A to the same stream. "throughput" sends back to back from one
+// on A to the same stream ("redis-seq" publishes from a hub that numbers
+// the payload's requestId scope; "throughput/plain-PUBLISH" is a bare
+// go-redis PUBLISH, the round trip's reference). "throughput" sends back
+// to back from one
 // goroutine (RunParallel for "throughput-parallel") and reports the events
 // per second the stream received; "latency" sends 1,000 events per second
 // and reports the 50th and 99th percentile of send-to-read time.
@@ -464,6 +467,9 @@ func BenchmarkCrossInstance(b *testing.B) {
 		Seq: ssekify.SeqOptions{Disabled: true}, AutoFields: ssekify.AutoFields{Timestamp: ssekify.TimestampOff}}
 	a := startNode(b, ssekify.NewRedisBroker(redisClient(b, srv.Addr)), opts)
 	pub := startNode(b, ssekify.NewRedisBroker(redisClient(b, srv.Addr)), opts)
+	seqOpts := *opts
+	seqOpts.Seq = ssekify.SeqOptions{}
+	pubSeq := startNode(b, ssekify.NewRedisBroker(redisClient(b, srv.Addr)), &seqOpts)
 	s := connect(b, a.srv, "u", "", nil)
 	waitLinked(b, pub.hub, a.hub, wait)
 	ctx := context.Background()
@@ -473,7 +479,21 @@ func BenchmarkCrossInstance(b *testing.B) {
 	}{
 		{"local", func(d json.RawMessage) error { _, err := a.hub.SendToUser("u", ssekify.Event{Data: d}); return err }},
 		{"redis", func(d json.RawMessage) error { return pub.hub.PublishToUser(ctx, "u", ssekify.Event{Data: d}) }},
+		// The payload's requestId makes this hub number it (Seq on).
+		{"redis-seq", func(d json.RawMessage) error { return pubSeq.hub.PublishToUser(ctx, "u", ssekify.Event{Data: d}) }},
 	}
+	// The reference: a plain PUBLISH that no one receives, back to back.
+	b.Run("throughput/plain-PUBLISH", func(b *testing.B) {
+		rc := redisClient(b, srv.Addr)
+		payload := []byte(`{"requestId":"bench","phase":"progress","text":"hello, world"}`)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := rc.Publish(ctx, "bench:nobody", payload).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
 	payload := json.RawMessage(`{"requestId":"bench","phase":"progress","text":"hello, world"}`)
 	for _, p := range paths {
 		b.Run("throughput/"+p.name, func(b *testing.B) {

@@ -143,7 +143,7 @@ func (h *Hub) SendToAll(ev Event) (int, error) {
 }
 
 func (h *Hub) send(ctx context.Context, kind targetKind, target string, ev Event) (int, error) {
-	m, err := h.prepare(ctx, kind, target, ev, false)
+	m, err := h.prepare(ctx, kind, target, ev, false, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -155,8 +155,11 @@ func (h *Hub) send(ctx context.Context, kind targetKind, target string, ev Event
 // prepare turns ev into a message: validate, serialize, add auto fields and
 // seq, check the size, give it an id and build its frame, once. Every failure
 // is returned and reported through OnError; nothing is written or counted.
-func (h *Hub) prepare(ctx context.Context, kind targetKind, target string, ev Event, global bool) (*message, error) {
-	m, err := h.build(ctx, kind, target, ev)
+//
+// q, when not nil, offers the seq number to the publish script
+// (seq_script.go); q.used() says whether it took it.
+func (h *Hub) prepare(ctx context.Context, kind targetKind, target string, ev Event, global bool, q *scriptSeq) (*message, error) {
+	m, err := h.build(ctx, kind, target, ev, q)
 	if err != nil {
 		op := "send"
 		if global {
@@ -178,7 +181,7 @@ func (h *Hub) prepare(ctx context.Context, kind targetKind, target string, ev Ev
 // when it has no CR or LF (always so for encoding/json's output): straight
 // from the enrichment when the id is known first (Event.ID, or the default
 // ids), else after it.
-func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Event) (*message, error) {
+func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Event, q *scriptSeq) (*message, error) {
 	if h.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -199,7 +202,7 @@ func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Even
 	id := ev.ID
 	// The frame never holds the id line: a default event's id is its
 	// position, which deliver gives it; a caller's id gets its own line.
-	var r enriched
+	r := enriched{script: q}
 	if err := h.callEnrich(ctx, &r, data, framing{name: ev.Name, ok: true}, max); err != nil {
 		return nil, err
 	}

@@ -26,9 +26,24 @@ type BuildInfo struct {
 
 // Build prepares ev for user as SendToUser does, without delivering it.
 func Build(h *Hub, user string, ev Event) (BuildInfo, error) {
-	m, err := h.prepare(context.Background(), kindUser, user, ev, false)
+	m, err := h.prepare(context.Background(), kindUser, user, ev, false, nil)
 	if err != nil {
 		return BuildInfo{}, err
 	}
 	return BuildInfo{Data: m.data, Frame: m.frame, IDLine: m.idLine, DataInFrame: m.dataInFrame, HeldBytes: m.heldBytes()}, nil
+}
+
+// IncrScriptHash is the SHA1 of the script of RedisBroker.IncrFloor, the
+// Counter call a seq number costs when the publish script does not take it.
+func IncrScriptHash() string { return incrScript.Hash() }
+
+// SetSeqAhead marks scope key of h as numbered locally up to next-1, as
+// during an outage of the Counter: the next number the Counter gives must
+// be next at least.
+func SetSeqAhead(h *Hub, key string, next int64) {
+	s := h.seq
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.touch(key, h.now().UnixNano())
+	k.next, k.ahead = next, true
 }
