@@ -21,7 +21,7 @@ func (h *Hub) enrich(ctx context.Context, data []byte, _ bool) ([]byte, error) {
 
 func (h *Hub) enrichNow(ctx context.Context, data []byte) ([]byte, error) {
 	var r enriched
-	if err := h.enrichTo(ctx, &r, data, framing{}, -1); err != nil {
+	if err := h.enrichTo(ctx, &r, nil, data, framing{}, -1); err != nil {
 		return nil, err
 	}
 	if r.hasSeq {
@@ -51,10 +51,6 @@ type enriched struct {
 	// caller commits it once the message is built, or releases it.
 	seq    seqTicket
 	hasSeq bool
-	// script, when the caller sets it, asks for the seq number to be left
-	// to the publish script (seq_script.go): when it is, enrichTo fills it
-	// in and writes the member's name without a number.
-	script *scriptSeq
 }
 
 // enrichTo adds the auto fields (timestamp, requestId, traceId) and the seq
@@ -71,7 +67,11 @@ type enriched struct {
 // beyond MaxScopeKeyBytes (ErrTooLong), and the size bound max (> 0), which
 // the enriched payload must meet with room for the seq member at its
 // largest (ErrPayloadTooLarge). The result is r, which must be zero.
-func (h *Hub) enrichTo(ctx context.Context, r *enriched, data []byte, fr framing, max int) error {
+//
+// q, when not nil, asks for the seq number to be left to the publish script
+// (seq_script.go): when it is, enrichTo fills q in and writes the member's
+// name without a number.
+func (h *Hub) enrichTo(ctx context.Context, r *enriched, q *scriptSeq, data []byte, fr framing, max int) error {
 	r.data = data
 	if !h.mayEnrich(data) {
 		return nil
@@ -137,8 +137,8 @@ func (h *Hub) enrichTo(ctx context.Context, r *enriched, data []byte, fr framing
 	}
 	if key != "" {
 		b.member(sq.FieldName)
-		if r.script != nil && h.seq.toScript(r.script, key, final) {
-			r.script.at, r.script.tail = len(b.out)-b.off, len(b.src)-b.end
+		if q != nil && h.seq.toScript(q, key, final) {
+			q.at, q.tail = len(b.out)-b.off, len(b.src)-b.end
 		} else {
 			r.seq, r.hasSeq = h.seq.reserve(ctx, key, final), true
 			b.out = strconv.AppendInt(b.out, r.seq.n, 10)

@@ -159,7 +159,10 @@ func (h *Hub) send(ctx context.Context, kind targetKind, target string, ev Event
 // q, when not nil, offers the seq number to the publish script
 // (seq_script.go); q.used() says whether it took it.
 func (h *Hub) prepare(ctx context.Context, kind targetKind, target string, ev Event, global bool, q *scriptSeq) (*message, error) {
-	m, err := h.build(ctx, kind, target, ev, q)
+	// A publish through the logs is delivered from its envelope, on every
+	// instance: it needs no frame here, unless this hub delivers it itself.
+	frame := !global || h.lb == nil || h.opts.PublishOnly
+	m, err := h.build(ctx, kind, target, ev, q, frame)
 	if err != nil {
 		op := "send"
 		if global {
@@ -181,7 +184,10 @@ func (h *Hub) prepare(ctx context.Context, kind targetKind, target string, ev Ev
 // when it has no CR or LF (always so for encoding/json's output): straight
 // from the enrichment when the id is known first (Event.ID, or the default
 // ids), else after it.
-func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Event, q *scriptSeq) (*message, error) {
+//
+// Without frame, the message holds only what its envelope needs: its data
+// (the caller's bytes, when nothing was added) and no frame.
+func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Event, q *scriptSeq, frame bool) (*message, error) {
 	if h.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -202,8 +208,8 @@ func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Even
 	id := ev.ID
 	// The frame never holds the id line: a default event's id is its
 	// position, which deliver gives it; a caller's id gets its own line.
-	r := enriched{script: q}
-	if err := h.callEnrich(ctx, &r, data, framing{name: ev.Name, ok: true}, max); err != nil {
+	var r enriched
+	if err := h.callEnrich(ctx, &r, q, data, framing{name: ev.Name, ok: frame}, max); err != nil {
 		return nil, err
 	}
 	// A well-formed object was checked by the enrichment's scan; no seq
@@ -222,7 +228,12 @@ func (h *Hub) build(ctx context.Context, kind targetKind, target string, ev Even
 	if r.hasSeq {
 		h.seq.commit(ctx, r.seq)
 	}
-	m := newMessage(kind, target, "", ev.Name, r.data, r.frame)
+	var m *message
+	if frame {
+		m = newMessage(kind, target, "", ev.Name, r.data, r.frame)
+	} else {
+		m = &message{kind: kind, target: target, name: ev.Name, data: r.data}
+	}
 	if id != "" {
 		m.id, m.idLine = id, idLine(id)
 	}
@@ -326,13 +337,13 @@ func (h *Hub) serialize(v any) ([]byte, error) {
 
 // callEnrich runs enrichTo, turning a panic of a user callback (KeyExtractor,
 // FinalPredicate, a Getter, a Counter) into an error.
-func (h *Hub) callEnrich(ctx context.Context, r *enriched, data []byte, fr framing, max int) (err error) {
+func (h *Hub) callEnrich(ctx context.Context, r *enriched, q *scriptSeq, data []byte, fr framing, max int) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: auto field or seq callback panicked: %v", ErrSerialize, p)
 		}
 	}()
-	return h.enrichTo(ctx, r, data, fr, max)
+	return h.enrichTo(ctx, r, q, data, fr, max)
 }
 
 // callSerializer runs the Serializer, turning a panic into an error.

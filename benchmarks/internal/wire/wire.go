@@ -6,6 +6,7 @@ package wire
 import (
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +85,9 @@ const SeqMarker = '#'
 // quotes, the markers, a 19-digit timestamp, a 10-digit sequence and '~'.
 const MinPayloadSize = 34
 
+// padding is what AppendPayload pads with, copied in one piece.
+var padding = strings.Repeat("x", 4096)
+
 // AppendPayload appends a payload of exactly size bytes to dst (at least
 // MinPayloadSize): a JSON string that holds PayloadMarker, the send time in
 // Unix nanoseconds, SeqMarker, the sequence number seq, '~', and 'x'
@@ -95,13 +99,17 @@ func AppendPayload(dst []byte, unixNano, seq int64, size int) []byte {
 		size = MinPayloadSize
 	}
 	start := len(dst)
+	dst = slices.Grow(dst, size) // one allocation at most
 	dst = append(dst, '"', PayloadMarker)
 	dst = strconv.AppendInt(dst, unixNano, 10)
 	dst = append(dst, SeqMarker)
 	dst = strconv.AppendInt(dst, seq, 10)
 	dst = append(dst, '~')
-	for len(dst)-start < size-1 {
-		dst = append(dst, 'x')
+	if pad := size - 1 - (len(dst) - start); pad > 0 {
+		dst = append(dst, padding[:min(pad, len(padding))]...)
+		for len(dst)-start < size-1 {
+			dst = append(dst, 'x')
+		}
 	}
 	return append(dst, '"')
 }
