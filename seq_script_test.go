@@ -222,3 +222,28 @@ func TestPublishSeqPublishOnly(t *testing.T) {
 		require.Equal(t, evB[i].Data, evP[i].Data)
 	}
 }
+
+// TestPublishSeqCluster: on a 3-master Cluster the counters are not in the
+// tenant's slot, so a publish with a scope calls the Counter first; both
+// instances still share one sequence.
+func TestPublishSeqCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3)
+	var incrs incrCounter
+	ca := clusterClient(t, c)
+	ca.AddHook(&incrs)
+	a := startNode(t, ssekify.NewRedisBroker(ca), seqOptions())
+	b := startNode(t, ssekify.NewRedisBroker(clusterClient(t, c)), seqOptions())
+	s := connect(t, b.srv, "u", "", nil)
+	ctx := context.Background()
+	for i := range 10 {
+		h := a.hub
+		if i%2 == 1 {
+			h = b.hub
+		}
+		require.NoError(t, h.PublishToUser(ctx, "u", jobEvent("r")))
+	}
+	evs, err := s.Collect(10, wait)
+	require.NoError(t, err)
+	require.Equal(t, span(1, 10), seqs(t, evs))
+	require.Equal(t, int64(5), incrs.n.Load(), "A's five publishes called the Counter")
+}
