@@ -139,10 +139,13 @@ end
 // a Cluster), the number of events, then two per event: the number of its
 // log's pair (1-based; negated when the script numbers the event's seq,
 // then six more follow, luaNumbered's) and its framed envelope
-// (envelope.go). It returns {epoch, position} per event, flattened, then
-// the seq counter's value of each event it numbered; an event whose
-// counter could not be incremented gets {0, 0}, the error in place of the
-// value, and is neither appended nor published.
+// (envelope.go). It returns the number of segments, the segments, then
+// the seq counter's value of each event it numbered. A segment is three
+// items: the index (0-based) of an event, its epoch and its position; the
+// events after it, up to the next segment, have the next positions in
+// turn (a new segment starts at each jump). An event whose counter could
+// not be incremented has the error in place of the value, and is neither
+// appended nor published (its position stays unused).
 //
 // The counter is raised once by the batch's size. Each event is XADDed to
 // its log, with id "<position>-0" and one field, its epoch, holding the
@@ -178,7 +181,7 @@ local maxlen, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local cmd, tenant = ARGV[8], ARGV[1]
 local everyone = string.sub(KEYS[1], 1, -2) .. 'a'
 local batch = string.char(` + strconv.Itoa(envelopeBatch) + `)
-local out, last, jumps = {}, {}, 0
+local out, seg, last, jumps = {0}, nil, {}, 0
 local run, runLog = nil, 0
 local function flush()
   if not run then return end
@@ -205,7 +208,11 @@ local function add(i, l, env)
   if not run then run, runLog = {batch .. uv(tonumber(epoch)) .. uv(pos)}, l end
   run[#run + 1] = env
   last[l] = pos
-  out[2 * i + 1], out[2 * i + 2] = epoch, pos
+  if not seg or seg[2] ~= epoch or seg[3] + i - seg[1] ~= pos then
+    local k = #out
+    seg = {i, epoch, pos}
+    out[1], out[k + 1], out[k + 2], out[k + 3] = out[1] + 1, i, epoch, pos
+  end
 end
 local a, seqs = 10, {}
 for i = 0, n - 1 do
@@ -221,7 +228,6 @@ for i = 0, n - 1 do
     add(i, l, env)
   else
     flush()
-    out[2 * i + 1], out[2 * i + 2] = 0, 0
   end
 end
 for l, p in pairs(last) do
@@ -256,7 +262,7 @@ if ttl > 0 then
   end
 end
 flush()
-for j, v in ipairs(seqs) do out[2 * n + j] = v end
+for _, v in ipairs(seqs) do out[#out + 1] = v end
 return out
 `)
 

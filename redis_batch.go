@@ -252,18 +252,23 @@ func (s *scriptCall) logNumber(c *pubCall) int {
 // reply, or the error, and wakes the queued ones.
 func (s *scriptCall) result(cmd *redis.Cmd) {
 	res, err := cmd.Slice()
-	if err == nil && len(res) != 2*len(s.calls)+s.seqs {
-		err = fmt.Errorf("%w: unexpected publish reply of %d items for %d events", ErrBroker, len(res), len(s.calls))
-	}
-	seq := 2 * len(s.calls) // the counters' values follow the positions
+	segs, err := publishSegments(res, err, len(s.calls), s.seqs)
+	seq, at := 1+3*len(segs), -1 // the counters' values follow the segments
 	for i, c := range s.calls {
 		c.err = err
 		if err == nil && c.seq.used() {
 			c.err = c.seq.reply(res[seq])
 			seq++
 		}
+		for at+1 < len(segs) && segs[at+1].first <= i {
+			at++
+		}
+		if c.err == nil && at < 0 {
+			c.err = fmt.Errorf("%w: no position for event %d in the publish reply", ErrBroker, i)
+		}
 		if c.err == nil {
-			c.epoch, c.pos, c.err = epochPos(res[2*i : 2*i+2])
+			g := segs[at]
+			c.epoch, c.pos = g.epoch, g.pos+uint64(i-g.first)
 		}
 		if c.done != nil {
 			close(c.done)
@@ -279,4 +284,40 @@ func noScript(cmds []*redis.Cmd) bool {
 		}
 	}
 	return false
+}
+
+// publishSegment is where the positions of a script's events start again:
+// from event first on, epoch and consecutive positions from pos.
+type publishSegment struct {
+	first      int
+	epoch, pos uint64
+}
+
+// publishSegments reads the segments of publishScript's reply res for n
+// events, seqs of them numbered by the script.
+func publishSegments(res []any, err error, n, seqs int) ([]publishSegment, error) {
+	if err != nil {
+		return nil, err
+	}
+	var k int64
+	if len(res) > 0 {
+		k, _ = res[0].(int64)
+	}
+	if k < 0 || k > int64(n) || len(res) != 1+3*int(k)+seqs {
+		return nil, fmt.Errorf("%w: unexpected publish reply of %d items for %d events", ErrBroker, len(res), n)
+	}
+	segs := make([]publishSegment, k)
+	for j := range segs {
+		r := res[1+3*j : 4+3*j]
+		first, ok := r[0].(int64)
+		if !ok || first < 0 || first >= int64(n) || j > 0 && int(first) <= segs[j-1].first {
+			return nil, fmt.Errorf("%w: unexpected publish reply segment %v", ErrBroker, r)
+		}
+		epoch, pos, err := epochPos(r[1:])
+		if err != nil {
+			return nil, err
+		}
+		segs[j] = publishSegment{first: int(first), epoch: epoch, pos: pos}
+	}
+	return segs, nil
 }
