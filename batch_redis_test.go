@@ -306,3 +306,29 @@ func TestMalformedBatchRecoversAtOnce(t *testing.T) {
 	require.Contains(t, log.codes(), ssekify.CodeInvalidEnvelope)
 	require.Positive(t, a.hub.Stats().LogRecoveries)
 }
+
+// TestPublishReplySegments reads the positions of a publish script's reply
+// (segments, then seq values) and refuses malformed replies.
+func TestPublishReplySegments(t *testing.T) {
+	got, err := ssekify.PublishPositions([]any{int64(1), int64(0), "7", int64(10)}, 3, 0)
+	require.NoError(t, err)
+	require.Equal(t, [][2]uint64{{7, 10}, {7, 11}, {7, 12}}, got)
+	// A jump at the third event, and a seq value at the end.
+	got, err = ssekify.PublishPositions([]any{int64(2), int64(0), "7", int64(10), int64(2), "8", int64(40), int64(3)}, 4, 1)
+	require.NoError(t, err)
+	require.Equal(t, [][2]uint64{{7, 10}, {7, 11}, {8, 40}, {8, 41}}, got)
+	for _, bad := range [][]any{
+		nil,
+		{int64(1)},
+		{int64(1), int64(0), "7"},
+		{int64(-1)},
+		{int64(2), int64(1), "7", int64(10), int64(0), "7", int64(20)}, // out of order
+		{int64(1), int64(3), "7", int64(10)},                           // beyond the events
+		{int64(1), "x", "7", int64(10)},
+		{int64(1), int64(0), "epoch", int64(10)},
+		{"1", int64(0), "7", int64(10)},
+	} {
+		_, err := ssekify.PublishPositions(bad, 3, 0)
+		require.ErrorIs(t, err, ssekify.ErrBroker, "reply %v", bad)
+	}
+}

@@ -228,3 +228,23 @@ func IsPositionToken(s string) bool {
 	_, ok2 := parseToken2(s)
 	return ok1 || ok2
 }
+
+// PublishPositions reads a publish script's reply res for n events, seqs of
+// them numbered by the script, into each event's epoch and position.
+func PublishPositions(res []any, n, seqs int) ([][2]uint64, error) {
+	segs, err := publishSegments(res, nil, n, seqs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][2]uint64, n)
+	at := -1
+	for i := range out {
+		for at+1 < len(segs) && segs[at+1].first <= i {
+			at++
+		}
+		if at >= 0 {
+			out[i] = [2]uint64{segs[at].epoch, segs[at].pos + uint64(i-segs[at].first)}
+		}
+	}
+	return out, nil
+}
