@@ -26,11 +26,12 @@ import (
 // keep their order: each publish returns before the next one starts.
 
 // maxPublishesInFlight bounds the scripts (alone or batches) in flight:
-// two keep Redis busy while a reply travels back, and let the queue grow
-// into larger batches than four did (64 publishers on 2 cores: about 20
-// events a script against 11, and 13.5 µs of Redis CPU per event against
-// 15.5).
-const maxPublishesInFlight = 2
+// enough that Redis has the next batch while a reply travels back and its
+// publishers prepare their next events, few enough that the queue grows
+// into batches that spread the script's cost. Measured with 64 publishers
+// on 2 cores (cmd/redislog, users no stream holds, five runs each): 3 gave
+// about 104 k events/s, 2 about 92 k and 4 about 100 k.
+const maxPublishesInFlight = 3
 
 // maxPublishBatch bounds the events of one batch: small enough that many
 // publishers keep several batches in flight (while Redis runs one, the
