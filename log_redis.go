@@ -191,29 +191,6 @@ local function flush()
   redis.call(cmd, ch, table.concat(run))
   run = nil
 end
-local function add(i, l, env)
-  local log = KEYS[1 + 2 * l]
-  if maxlen > 0 then
-    local r = redis.pcall('XADD', log, string.format('%d-0', pos), epoch, env)
-    if type(r) == 'table' and r.err then
-      flush()
-      local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
-      local base = tonumber(string.match(top[1][1], '^(%d+)'))
-      epoch, pos, jumps = string.format('%d', tonumber(ARGV[2]) + jumps), base + 1, jumps + 1
-      redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6], 'base', base, 'pos', pos + n - 1 - i)
-      redis.call('XADD', log, string.format('%d-0', pos), epoch, env)
-    end
-  end
-  if run and runLog ~= l then flush() end
-  if not run then run, runLog = {batch .. uv(tonumber(epoch)) .. uv(pos)}, l end
-  run[#run + 1] = env
-  last[l] = pos
-  if not seg or seg[2] ~= epoch or seg[3] + i - seg[1] ~= pos then
-    local k = #out
-    seg = {i, epoch, pos}
-    out[1], out[k + 1], out[k + 2], out[k + 3] = out[1] + 1, i, epoch, pos
-  end
-end
 local a, seqs = 10, {}
 for i = 0, n - 1 do
   local l, env = tonumber(ARGV[a]), ARGV[a + 1]
@@ -224,10 +201,30 @@ for i = 0, n - 1 do
     l, env, v = -l, numbered(env, a)
     seqs[#seqs + 1], a = v, a + 6
   end
-  if env then
-    add(i, l, env)
-  else
+  if not env then
     flush()
+  else
+    local log = KEYS[1 + 2 * l]
+    if maxlen > 0 then
+      local r = redis.pcall('XADD', log, string.format('%d-0', pos), epoch, env)
+      if type(r) == 'table' and r.err then
+        flush()
+        local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
+        local base = tonumber(string.match(top[1][1], '^(%d+)'))
+        epoch, pos, jumps = string.format('%d', tonumber(ARGV[2]) + jumps), base + 1, jumps + 1
+        redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6], 'base', base, 'pos', pos + n - 1 - i)
+        redis.call('XADD', log, string.format('%d-0', pos), epoch, env)
+      end
+    end
+    if run and runLog ~= l then flush() end
+    if not run then run, runLog = {batch .. uv(tonumber(epoch)) .. uv(pos)}, l end
+    run[#run + 1] = env
+    last[l] = pos
+    if not seg or seg[2] ~= epoch or seg[3] + i - seg[1] ~= pos then
+      local k = #out
+      seg = {i, epoch, pos}
+      out[1], out[k + 1], out[k + 2], out[k + 3] = out[1] + 1, i, epoch, pos
+    end
   end
 end
 for l, p in pairs(last) do
