@@ -15,6 +15,7 @@ import (
 
 	"github.com/ssekify/ssekify"
 	"github.com/ssekify/ssekify/internal/redistest"
+	"github.com/ssekify/ssekify/internal/ssetest"
 )
 
 // incrCounter is a go-redis hook that counts the Counter calls
@@ -54,6 +55,23 @@ func jobEvent(id string, extra ...string) ssekify.Event {
 	return ssekify.Event{Data: d}
 }
 
+// seqPair starts hubs a (on client ca, with options optsA) and b (on cb,
+// with seqOptions), each with a stream of user "u".
+func seqPair(t *testing.T, ca, cb redis.UniversalClient, optsA *ssekify.Options) (a, b node, sA, sB *ssetest.Stream) {
+	t.Helper()
+	a = startNode(t, ssekify.NewRedisBroker(ca), optsA)
+	b = startNode(t, ssekify.NewRedisBroker(cb), seqOptions())
+	return a, b, connect(t, a.srv, "u", "", nil), connect(t, b.srv, "u", "", nil)
+}
+
+// publishJobs publishes n events of seq scope "r" to user "u" from h.
+func publishJobs(t *testing.T, h *ssekify.Hub, n int) {
+	t.Helper()
+	for range n {
+		require.NoError(t, h.PublishToUser(context.Background(), "u", jobEvent("r")))
+	}
+}
+
 // TestPublishSeqInTheScript: a publish with a seq scope takes its number in
 // the publish script, one round trip, with no Counter call; publishes of
 // both instances and a local send share the one counter, and every stream
@@ -65,23 +83,16 @@ func TestPublishSeqInTheScript(t *testing.T) {
 			var incrs incrCounter
 			ca := redisClient(t, addr)
 			ca.AddHook(&incrs)
-			a := startNode(t, ssekify.NewRedisBroker(ca), seqOptions())
-			b := startNode(t, ssekify.NewRedisBroker(redisClient(t, addr)), seqOptions())
-			sA, sB := connect(t, a.srv, "u", "", nil), connect(t, b.srv, "u", "", nil)
-			ctx := context.Background()
-			for range 3 {
-				require.NoError(t, a.hub.PublishToUser(ctx, "u", jobEvent("r")))
-			}
+			a, b, sA, sB := seqPair(t, ca, redisClient(t, addr), seqOptions())
+			publishJobs(t, a.hub, 3)
 			// A delivers its publishes from its subscription: wait for them
 			// before the local send, which is delivered at once.
 			evs, err := sA.Collect(3, wait)
 			require.NoError(t, err)
 			_, err = a.hub.SendToUser("u", jobEvent("r")) // local: A's stream only
 			require.NoError(t, err)
-			for range 2 {
-				require.NoError(t, a.hub.PublishToUser(ctx, "u", jobEvent("r")))
-			}
-			require.NoError(t, b.hub.PublishToUser(ctx, "u", jobEvent("r")))
+			publishJobs(t, a.hub, 2)
+			publishJobs(t, b.hub, 1)
 
 			more, err := sA.Collect(4, wait)
 			require.NoError(t, err)
@@ -91,7 +102,7 @@ func TestPublishSeqInTheScript(t *testing.T) {
 			require.Equal(t, []int64{1, 2, 3, 5, 6, 7}, seqs(t, evs))
 			require.Equal(t, int64(1), incrs.n.Load(), "one Counter call: the local send's")
 			require.Equal(t, int64(6), a.hub.Stats().SeqIncrsRedis)
-			require.Equal(t, "7", redisClient(t, addr).Get(ctx, ssekify.DefaultSeqKeyPrefix+"r").Val())
+			require.Equal(t, "7", redisClient(t, addr).Get(context.Background(), ssekify.DefaultSeqKeyPrefix+"r").Val())
 		})
 	}
 }
@@ -206,13 +217,8 @@ func TestPublishSeqPublishOnly(t *testing.T) {
 	srv := redistest.Start(t)
 	opts := seqOptions()
 	opts.PublishOnly = true
-	p := startNode(t, ssekify.NewRedisBroker(redisClient(t, srv.Addr)), opts)
-	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, srv.Addr)), seqOptions())
-	sP, sB := connect(t, p.srv, "u", "", nil), connect(t, b.srv, "u", "", nil)
-	ctx := context.Background()
-	for range 3 {
-		require.NoError(t, p.hub.PublishToUser(ctx, "u", jobEvent("r")))
-	}
+	p, _, sP, sB := seqPair(t, redisClient(t, srv.Addr), redisClient(t, srv.Addr), opts)
+	publishJobs(t, p.hub, 3)
 	evP, err := sP.Collect(3, wait)
 	require.NoError(t, err)
 	evB, err := sB.Collect(3, wait)
@@ -231,16 +237,10 @@ func TestPublishSeqCluster(t *testing.T) {
 	var incrs incrCounter
 	ca := clusterClient(t, c)
 	ca.AddHook(&incrs)
-	a := startNode(t, ssekify.NewRedisBroker(ca), seqOptions())
-	b := startNode(t, ssekify.NewRedisBroker(clusterClient(t, c)), seqOptions())
-	s := connect(t, b.srv, "u", "", nil)
-	ctx := context.Background()
-	for i := range 10 {
-		h := a.hub
-		if i%2 == 1 {
-			h = b.hub
-		}
-		require.NoError(t, h.PublishToUser(ctx, "u", jobEvent("r")))
+	a, b, _, s := seqPair(t, ca, clusterClient(t, c), seqOptions())
+	for range 5 {
+		publishJobs(t, a.hub, 1)
+		publishJobs(t, b.hub, 1)
 	}
 	evs, err := s.Collect(10, wait)
 	require.NoError(t, err)
