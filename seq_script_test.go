@@ -247,3 +247,21 @@ func TestPublishSeqCluster(t *testing.T) {
 	require.Equal(t, span(1, 10), seqs(t, evs))
 	require.Equal(t, int64(5), incrs.n.Load(), "A's five publishes called the Counter")
 }
+
+// TestPublishSeqMultilinePayload: the script writes the number before the
+// closing brace of a payload with line breaks and trailing white space,
+// and the event arrives as the same lines with the member added.
+func TestPublishSeqMultilinePayload(t *testing.T) {
+	srv := redistest.Start(t)
+	opts := seqOptions()
+	opts.AutoFields = ssekify.AutoFields{Timestamp: ssekify.TimestampOff}
+	a, _, _, s := seqPair(t, redisClient(t, srv.Addr), redisClient(t, srv.Addr), opts)
+	payload := json.RawMessage("{\n  \"requestId\": \"m\"\n}\n  ")
+	for range 2 {
+		require.NoError(t, a.hub.PublishToUser(context.Background(), "u", ssekify.Event{Data: payload}))
+	}
+	evs, err := s.Collect(2, wait)
+	require.NoError(t, err)
+	require.Equal(t, []int64{1, 2}, seqs(t, evs))
+	require.Equal(t, "{\n  \"requestId\": \"m\"\n,\"seq\":2}\n  ", evs[1].Data)
+}
