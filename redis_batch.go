@@ -222,7 +222,8 @@ type scriptCall struct {
 
 // newScriptCall builds the keys and arguments of publishScript for calls,
 // which share a channel and retention; the newest clock of them is the
-// script's.
+// script's. The seq counters of the calls the script numbers follow the
+// logs' pairs among the keys.
 func (b *RedisBroker) newScriptCall(calls []*pubCall) *scriptCall {
 	first, now := calls[0], calls[0].r.nowMs
 	for _, c := range calls {
@@ -230,15 +231,14 @@ func (b *RedisBroker) newScriptCall(calls []*pubCall) *scriptCall {
 	}
 	r := first.r
 	s := &scriptCall{calls: calls, keys: []string{logMetaKey(first.channel), logClockKey(first.channel)}}
-	numbers := make([]int, len(calls))
-	seqs := 0
+	numbers := make([]int, len(calls)) // the logs' pairs come first, then the seq counters
 	for i, c := range calls {
 		numbers[i] = s.logNumber(c)
 		if c.seq.used() {
-			seqs++
+			s.seqs++
 		}
 	}
-	s.args = append(make([]any, 0, 9+2*len(calls)+6*seqs),
+	s.args = append(make([]any, 0, 9+2*len(calls)+6*s.seqs),
 		b.publishTo(first.channel), randomEpoch(), r.maxLen, r.ttlMs, r.clockLen, now, r.slack(), b.publishCommand(), len(calls))
 	for i, c := range calls {
 		if !c.seq.used() {
@@ -247,7 +247,6 @@ func (b *RedisBroker) newScriptCall(calls []*pubCall) *scriptCall {
 		}
 		s.keys = append(s.keys, c.seq.key)
 		s.args = c.seq.args(append(s.args, -numbers[i], c.env), len(s.keys))
-		s.seqs++
 	}
 	return s
 }
