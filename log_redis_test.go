@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,17 @@ func readTexts(t testing.TB, s *ssetest.Stream, n int) ([]string, ssetest.Event)
 		got, last = append(got, text(t, ev)), ev
 	}
 	return got, last
+}
+
+// resume opens a stream of user (in rooms) on srv that sends last's id as
+// Last-Event-ID, requires the texts of its first events to be want, and
+// returns it.
+func resume(t testing.TB, srv *httptest.Server, user, rooms string, last ssetest.Event, want []string) *ssetest.Stream {
+	t.Helper()
+	back := connect(t, srv, user, rooms, http.Header{"Last-Event-ID": {last.LastEventID}})
+	got, _ := readTexts(t, back, len(want))
+	require.Equal(t, want, got)
+	return back
 }
 
 // texts returns "e<from>" ... "e<to>".
@@ -105,11 +117,9 @@ func TestRedisRetentionTellsTheGap(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		require.NoError(t, a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)}))
 	}
-	back := connect(t, b.srv, "u", "", http.Header{"Last-Event-ID": {last.LastEventID}})
-	got, _ := readTexts(t, back, 6)
-	require.Equal(t, append([]string{"gap:retention"}, texts(16, 20)...), got)
+	back := resume(t, b.srv, "u", "", last, append([]string{"gap:retention"}, texts(16, 20)...))
 	require.NoError(t, b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "live"}))
-	got, _ = readTexts(t, back, 1)
+	got, _ := readTexts(t, back, 1)
 	require.Equal(t, []string{"live"}, got)
 }
 
@@ -264,9 +274,7 @@ func TestMalformedLogEntryIsTold(t *testing.T) {
 	require.NoError(t, rc.XAdd(ctx, &redis.XAddArgs{Stream: ssekify.RedisLogKey(ssekify.DefaultChannel, "user", "u"),
 		ID: fmt.Sprintf("%d-0", pos), Values: []string{"e", "\x02garbage"}}).Err())
 	require.NoError(t, a.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e1"}))
-	back := connect(t, b.srv, "u", "", http.Header{"Last-Event-ID": {last.LastEventID}})
-	got, _ := readTexts(t, back, 2)
-	require.Equal(t, []string{"gap:retention", "e1"}, got)
+	resume(t, b.srv, "u", "", last, []string{"gap:retention", "e1"})
 	require.Contains(t, log.codes(), ssekify.CodeInvalidEnvelope)
 }
 
@@ -435,11 +443,9 @@ func TestSameInstanceReplayFromMemory(t *testing.T) {
 			}
 			eventually(t, "A received them", func() bool { return a.hub.Stats().Received >= 31 })
 			fetches := a.hub.Stats().LogFetches // waitLinked's probe stream may have read them
-			back := connect(t, a.srv, "u", "r", http.Header{"Last-Event-ID": {last.LastEventID}})
-			got, _ := readTexts(t, back, 30)
-			require.Equal(t, texts(1, 30), got)
+			back := resume(t, a.srv, "u", "r", last, texts(1, 30))
 			require.NoError(t, b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "live"}))
-			got, _ = readTexts(t, back, len(tc.then))
+			got, _ := readTexts(t, back, len(tc.then))
 			require.Equal(t, tc.then, got)
 			require.Equal(t, tc.fetches, a.hub.Stats().LogFetches-fetches)
 		})
@@ -460,9 +466,7 @@ func TestPublishOnlyHubStreams(t *testing.T) {
 	s.Close()
 	require.NoError(t, n.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "e2"}))
 	start := time.Now()
-	back := connect(t, n.srv, "u", "", http.Header{"Last-Event-ID": {last.LastEventID}})
-	got, _ := readTexts(t, back, 1)
-	require.Equal(t, []string{"e2"}, got)
+	resume(t, n.srv, "u", "", last, []string{"e2"})
 	require.Less(t, time.Since(start), time.Second)
 	require.Equal(t, int64(2), n.hub.Stats().Published)
 }

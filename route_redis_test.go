@@ -276,11 +276,9 @@ func TestRouteDroppedMemoryLogIsPartial(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		require.NoError(t, b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: fmt.Sprintf("e%d", i)}))
 	}
-	back := connect(t, a.srv, "u", "", http.Header{"Last-Event-ID": {last.LastEventID}})
-	got, _ := readTexts(t, back, 5)
-	require.Equal(t, texts(1, 5), got)
+	back := resume(t, a.srv, "u", "", last, texts(1, 5))
 	require.NoError(t, b.hub.PublishToUser(ctx, "u", ssekify.Event{Data: "live"}))
-	got, _ = readTexts(t, back, 1)
+	got, _ := readTexts(t, back, 1)
 	require.Equal(t, []string{"live"}, got)
 }
 
@@ -380,9 +378,7 @@ func TestOutageMemoryLogIsPartial(t *testing.T) {
 	got, _ := readTexts(t, w, 1)
 	require.Equal(t, []string{"w"}, got)
 	require.Greater(t, a.hub.Stats().BrokerReconnects, reconnects)
-	back := connect(t, a.srv, "u", "", http.Header{"Last-Event-ID": {last.LastEventID}})
-	got, _ = readTexts(t, back, 5)
-	require.Equal(t, texts(1, 5), got)
+	resume(t, a.srv, "u", "", last, texts(1, 5))
 }
 
 // TestRouteUnconfirmedRenewsTheSession: A's connections to Redis stop
@@ -449,9 +445,7 @@ func TestLeanStreamsRouted(t *testing.T) {
 	for i := 10; i <= 12; i++ {
 		publishMixed(t, b.hub, i)
 	}
-	back := connect(t, b.srv, "u", "r", http.Header{"Last-Event-ID": {last.LastEventID}})
-	got, _ = readTexts(t, back, 3)
-	require.Equal(t, texts(10, 12), got)
+	resume(t, b.srv, "u", "r", last, texts(10, 12))
 }
 
 // TestQuietInstanceStaysFresh: an instance whose users get no events still
