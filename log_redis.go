@@ -168,7 +168,7 @@ end
 // newest position (the k-th jump of a batch takes the given new epoch plus
 // k-1), so no position is ever given twice within an epoch; the events
 // before the jump are published first.
-var publishScript = redis.NewScript(luaUvarint + luaNumbered + `
+var publishScript = redis.NewScript(luaUvarint + luaCounted + luaNumbered + `
 local n = tonumber(ARGV[9])
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'sec')
 local epoch = meta[1]
@@ -267,25 +267,19 @@ return out
 // member of the framed envelope env (seq_script.go) with the arguments
 // from ARGV[a]: the number of the counter's key among KEYS, the floor,
 // StartAt, the key's expiry in ms, 1 for a final message, and how many of
-// env's bytes follow the number. It increments the counter (raising it to
+// env's bytes follow the number. It increments the counter (counted, raising it to
 // the floor), renews its expiry or deletes it (final), writes StartAt +
 // value - 1 into env and gives env's length prefix the new length; it
 // returns the new env and the counter's value, or nil and the error of a
 // counter that could not be incremented (a key of another type).
 const luaNumbered = `
 local function numbered(env, a)
-  local key = KEYS[tonumber(ARGV[a])]
-  local v = redis.pcall('INCR', key)
-  if type(v) == 'table' then return nil, v.err end
-  if v < tonumber(ARGV[a + 1]) then
-    redis.call('SET', key, ARGV[a + 1])
-    v = tonumber(ARGV[a + 1])
-  end
-  if ARGV[a + 4] == '1' then
-    redis.call('DEL', key)
-  elseif tonumber(ARGV[a + 3]) > 0 then
-    redis.call('PEXPIRE', key, ARGV[a + 3])
-  end
+  local key, final = KEYS[tonumber(ARGV[a])], ARGV[a + 4] == '1'
+  local ttl = tonumber(ARGV[a + 3])
+  if final then ttl = 0 end
+  local v, err = counted(key, ARGV[a + 1], ttl)
+  if not v then return nil, err end
+  if final then redis.call('DEL', key) end
   local digits = string.format('%d', tonumber(ARGV[a + 2]) + v - 1)
   local k, size, mul = 1, 0, 1
   while true do

@@ -419,17 +419,30 @@ func (s *subscription) confirmation(m *redis.Subscription, ready func() error) e
 // the key to ARGV[2] instead; when ARGV[1] > 0 it sets the key's expiry to
 // ARGV[1] milliseconds. A script runs atomically; unlike MULTI/EXEC it stops
 // at a failing INCR (a key holding something else), leaving the key as it was.
-var incrScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-local floor = tonumber(ARGV[2])
-if n < floor then
-  redis.call('SET', KEYS[1], ARGV[2])
-  n = floor
-end
-local ttl = tonumber(ARGV[1])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+var incrScript = redis.NewScript(luaCounted + `
+local n, err = counted(KEYS[1], ARGV[2], tonumber(ARGV[1]))
+if not n then return redis.error_reply(err) end
 return n
 `)
+
+// luaCounted is the Lua function counted(key, floor, ttl), the counter
+// step of incrScript and of the publish script's numbered: it increments
+// key; when the result is below floor (a decimal string) it sets the key
+// to floor instead; when ttl > 0 it sets the key's expiry to ttl
+// milliseconds. It returns the value, or nil and the error of an INCR
+// refused (a key that holds something else), leaving the key as it was.
+const luaCounted = `
+local function counted(key, floor, ttl)
+  local n = redis.pcall('INCR', key)
+  if type(n) == 'table' then return nil, n.err end
+  if n < tonumber(floor) then
+    redis.call('SET', key, floor)
+    n = tonumber(floor)
+  end
+  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+  return n
+end
+`
 
 // decrIfScript decrements KEYS[1] when it holds ARGV[1], deleting it when
 // that was 1, and returns 1; otherwise it returns 0 and changes nothing.
@@ -463,11 +476,16 @@ func (b *RedisBroker) IncrFloor(ctx context.Context, key string, floor int64, tt
 	if b.isClosed() {
 		return 0, redis.ErrClosed
 	}
-	ms := ttl.Milliseconds()
-	if ttl > 0 && ms == 0 {
-		ms = 1
+	return incrScript.Run(ctx, b.client, []string{key}, expiryMs(ttl), max(floor, 0)).Int64()
+}
+
+// expiryMs is the expiry ttl in the milliseconds a counter script takes: 0
+// for none (ttl <= 0), at least 1 otherwise.
+func expiryMs(ttl time.Duration) int64 {
+	if ttl <= 0 {
+		return 0
 	}
-	return incrScript.Run(ctx, b.client, []string{key}, ms, max(floor, 0)).Int64()
+	return max(ttl.Milliseconds(), 1)
 }
 
 // DecrIf decrements key when it holds value (deleting it at zero) and

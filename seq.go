@@ -288,12 +288,20 @@ func (s *seqAllocator) begin(key string) (floor int64, reset, probe, call bool) 
 		s.probing, probe = true, true
 	}
 	if k := s.keys[key]; k != nil {
-		if k.ahead {
-			floor = k.next - s.start + 1
-		}
+		floor = k.floor(s.start)
 		reset, k.reset = k.reset, false
 	}
 	return floor, reset, probe, true
+}
+
+// floor is the least value the Counter may give for k's next number (0:
+// any): the value of k's next local number, when numbers were handed out
+// locally that the Counter may not know.
+func (k *seqKey) floor(start int64) int64 {
+	if !k.ahead {
+		return 0
+	}
+	return k.next - start + 1
 }
 
 // incr calls the Counter, bounded by callTimeout.

@@ -63,15 +63,9 @@ func (s *seqAllocator) toScript(q *scriptSeq, key string, final bool) bool {
 		if k.reset {
 			return false
 		}
-		if k.ahead {
-			floor = k.next - s.start + 1
-		}
+		floor = k.floor(s.start)
 	}
-	ms := s.ttl.Milliseconds()
-	if s.ttl > 0 && ms == 0 {
-		ms = 1
-	}
-	*q = scriptSeq{key: s.prefix + key, scope: key, final: final, floor: floor, start: s.start, ttlMs: max(ms, 0)}
+	*q = scriptSeq{key: s.prefix + key, scope: key, final: final, floor: floor, start: s.start, ttlMs: expiryMs(s.ttl)}
 	return true
 }
 
