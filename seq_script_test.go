@@ -265,3 +265,34 @@ func TestPublishSeqMultilinePayload(t *testing.T) {
 	require.Equal(t, []int64{1, 2}, seqs(t, evs))
 	require.Equal(t, "{\n  \"requestId\": \"m\"\n,\"seq\":2}\n  ", evs[1].Data)
 }
+
+// TestPublishSeqBurstAtDefaults: at the default options, 64 publishers
+// send a burst of 2,000 events of one scope; a healthy stream on another
+// instance gets every one, once, and since the script numbers them in the
+// order of the log, the seqs arrive in order, from StartAt (0) on.
+func TestPublishSeqBurstAtDefaults(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startNode(t, ssekify.NewRedisBroker(redisClient(t, srv.Addr)), nil)
+	b := startNode(t, ssekify.NewRedisBroker(redisClient(t, srv.Addr)), nil)
+	s := connect(t, b.srv, "u", "", nil)
+	const workers, each = 64, 2000 / 64
+	got := collectAsync(s, workers*each, wait)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if a.hub.PublishToUser(context.Background(), "u", jobEvent("burst")) != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.Zero(t, failed.Load())
+	evs := <-got
+	require.Equal(t, span(0, workers*each), seqs(t, evs))
+	require.Zero(t, b.hub.Stats().DroppedOldest)
+}
