@@ -12,6 +12,13 @@ var (
 	AppendToken = appendToken
 )
 
+// LuaUvarint and LuaEntryID are the sources of the scripts' Lua functions
+// uv(n) and entryID(p).
+const (
+	LuaUvarint = luaUvarint
+	LuaEntryID = luaEntryID
+)
+
 // LastPosition returns the position of h's newest event.
 func LastPosition(h *Hub) uint64 {
 	h.mu.Lock()

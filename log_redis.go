@@ -119,15 +119,33 @@ func trimKey(ch, log string) string {
 }
 
 // luaUvarint is the Lua function uv(n), which writes n as a uvarint (as
-// encoding/binary does), for the scripts that publish messages.
+// encoding/binary does), for the scripts that publish messages: with one
+// string.char call below 2^21 (three bytes), the sizes of positions and
+// lengths.
 const luaUvarint = `
+local char, floor = string.char, math.floor
 local function uv(n)
+  if n < 128 then return char(n) end
+  if n < 16384 then return char(n % 128 + 128, floor(n / 128)) end
+  if n < 2097152 then
+    return char(n % 128 + 128, floor(n / 128) % 128 + 128, floor(n / 16384))
+  end
   local s = ''
   while n >= 128 do
-    s = s .. string.char(n % 128 + 128)
-    n = math.floor(n / 128)
+    s = s .. char(n % 128 + 128)
+    n = floor(n / 128)
   end
-  return s .. string.char(n)
+  return s .. char(n)
+end
+`
+
+// luaEntryID is the Lua function entryID(p), the id "<p>-0" of position
+// p in a log: a Lua number's own conversion, exact below 10^14 (it has 14
+// significant digits), string.format beyond.
+const luaEntryID = `
+local function entryID(p)
+  if p < 1e14 then return p .. '-0' end
+  return string.format('%d-0', p)
 end
 `
 
@@ -168,28 +186,35 @@ end
 // newest position (the k-th jump of a batch takes the given new epoch plus
 // k-1), so no position is ever given twice within an epoch; the events
 // before the jump are published first.
-var publishScript = redis.NewScript(luaUvarint + luaCounted + luaNumbered + `
+var publishScript = redis.NewScript(luaUvarint + luaEntryID + luaCounted + luaNumbered + `
+local call, try, format, tonumber = redis.call, redis.pcall, string.format, tonumber
 local n = tonumber(ARGV[9])
-local meta = redis.call('HMGET', KEYS[1], 'epoch', 'sec')
+local meta = call('HMGET', KEYS[1], 'epoch', 'sec')
 local epoch = meta[1]
 if not epoch then
   epoch = ARGV[2]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6])
+  call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6])
 end
-local pos = redis.call('HINCRBY', KEYS[1], 'pos', n) - n
+local pos = call('HINCRBY', KEYS[1], 'pos', n) - n
 local maxlen, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local cmd, tenant = ARGV[8], ARGV[1]
 local everyone = string.sub(KEYS[1], 1, -2) .. 'a'
-local batch = string.char(` + strconv.Itoa(envelopeBatch) + `)
-local out, seg, last, jumps = {0}, nil, {}, 0
-local run, runLog = nil, 0
+local head = char(` + strconv.Itoa(envelopeBatch) + `) .. uv(tonumber(epoch))
+local out, last, jumps = {0}, {}, 0
+local segAt, segEpoch, segPos = nil, nil, 0
+-- the run: parts[1..np] (its header, then its envelopes) of log runLog
+local parts, np, runLog = {}, 0, 0
 local function flush()
-  if not run then return end
+  if np == 0 then return end
   local log = KEYS[1 + 2 * runLog]
   local ch = tenant
   if log ~= everyone then ch = log end
-  redis.call(cmd, ch, table.concat(run))
-  run = nil
+  if np == 2 then
+    call(cmd, ch, parts[1] .. parts[2])
+  else
+    call(cmd, ch, table.concat(parts, '', 1, np))
+  end
+  np = 0
 end
 local a, seqs = 10, {}
 for i = 0, n - 1 do
@@ -206,23 +231,25 @@ for i = 0, n - 1 do
   else
     local log = KEYS[1 + 2 * l]
     if maxlen > 0 then
-      local r = redis.pcall('XADD', log, string.format('%d-0', pos), epoch, env)
+      local r = try('XADD', log, entryID(pos), epoch, env)
       if type(r) == 'table' and r.err then
         flush()
-        local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
+        local top = call('XREVRANGE', log, '+', '-', 'COUNT', 1)
         local base = tonumber(string.match(top[1][1], '^(%d+)'))
-        epoch, pos, jumps = string.format('%d', tonumber(ARGV[2]) + jumps), base + 1, jumps + 1
-        redis.call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6], 'base', base, 'pos', pos + n - 1 - i)
-        redis.call('XADD', log, string.format('%d-0', pos), epoch, env)
+        epoch, pos, jumps = format('%d', tonumber(ARGV[2]) + jumps), base + 1, jumps + 1
+        head = char(` + strconv.Itoa(envelopeBatch) + `) .. uv(tonumber(epoch))
+        call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6], 'base', base, 'pos', pos + n - 1 - i)
+        call('XADD', log, entryID(pos), epoch, env)
       end
     end
-    if run and runLog ~= l then flush() end
-    if not run then run, runLog = {batch .. uv(tonumber(epoch)) .. uv(pos)}, l end
-    run[#run + 1] = env
+    if np > 0 and runLog ~= l then flush() end
+    if np == 0 then parts[1], np, runLog = head .. uv(pos), 1, l end
+    np = np + 1
+    parts[np] = env
     last[l] = pos
-    if not seg or seg[2] ~= epoch or seg[3] + i - seg[1] ~= pos then
+    if segEpoch ~= epoch or segPos + i - segAt ~= pos then
       local k = #out
-      seg = {i, epoch, pos}
+      segAt, segEpoch, segPos = i, epoch, pos
       out[1], out[k + 1], out[k + 2], out[k + 3] = out[1] + 1, i, epoch, pos
     end
   end
@@ -231,31 +258,31 @@ for l, p in pairs(last) do
   local log, trim = KEYS[1 + 2 * l], KEYS[2 + 2 * l]
   local trimmed = nil
   if maxlen <= 0 then
-    trimmed = string.format('%d', p)
+    trimmed = format('%d', p)
   else
-    local over = redis.call('XLEN', log) - maxlen
+    local over = call('XLEN', log) - maxlen
     if over >= tonumber(ARGV[7]) then
-      local old = redis.call('XRANGE', log, '-', '+', 'COUNT', over)
+      local old = call('XRANGE', log, '-', '+', 'COUNT', over)
       trimmed = string.match(old[#old][1], '^(%d+)')
-      redis.call('XTRIM', log, 'MAXLEN', maxlen)
+      call('XTRIM', log, 'MAXLEN', maxlen)
     end
   end
   if trimmed then
     -- A full log trims every slack events: its trim key is renewed
     -- with it, and lives as long as the log (it holds slack events more).
     if ttl > 0 then
-      redis.call('SET', trim, trimmed, 'PX', ttl)
+      call('SET', trim, trimmed, 'PX', ttl)
     else
-      redis.call('SET', trim, trimmed)
+      call('SET', trim, trimmed)
     end
   end
-  if ttl > 0 then redis.call('PEXPIRE', log, ttl) end
+  if ttl > 0 then call('PEXPIRE', log, ttl) end
 end
 if ttl > 0 then
-  local sec = math.floor(tonumber(ARGV[6]) / 1000)
+  local sec = floor(tonumber(ARGV[6]) / 1000)
   if sec > tonumber(meta[2] or -1) then
-    redis.call('HSET', KEYS[1], 'sec', sec)
-    redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], string.format('%d-0', pos), 't', ARGV[6])
+    call('HSET', KEYS[1], 'sec', sec)
+    try('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], entryID(pos), 't', ARGV[6])
   end
 end
 flush()

@@ -3,12 +3,14 @@ package ssekify_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,42 @@ import (
 	"github.com/ssekify/ssekify/internal/redistest"
 	"github.com/ssekify/ssekify/internal/ssetest"
 )
+
+// TestLuaHelpers checks the scripts' uvarint writer against
+// encoding/binary's, and their entry ids against strconv's, on both
+// backends: at every uvarint length boundary, and around 10^14, where the
+// ids stop being a Lua number's own conversion, up to the largest
+// position a script handles (2^53).
+func TestLuaHelpers(t *testing.T) {
+	uv := redis.NewScript(ssekify.LuaUvarint + `return uv(tonumber(ARGV[1]))`)
+	id := redis.NewScript(ssekify.LuaEntryID + `return entryID(tonumber(ARGV[1]))`)
+	var values []uint64
+	for bits := 0; bits <= 53; bits++ {
+		v := uint64(1) << bits
+		values = append(values, v-1, v)
+		if bits < 53 {
+			values = append(values, v+1) // 2^53+1 is no Lua number
+		}
+	}
+	for _, v := range []uint64{1e14 - 1, 1e14, 1e14 + 1, 123456789012345} {
+		values = append(values, v)
+	}
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			rc := redisClient(t, be.start(t))
+			ctx := context.Background()
+			for _, v := range values {
+				arg := strconv.FormatUint(v, 10)
+				got, err := uv.Run(ctx, rc, nil, arg).Text()
+				require.NoError(t, err, v)
+				require.Equal(t, string(binary.AppendUvarint(nil, v)), got, "uv(%d)", v)
+				got, err = id.Run(ctx, rc, nil, arg).Text()
+				require.NoError(t, err, v)
+				require.Equal(t, arg+"-0", got, "entryID(%d)", v)
+			}
+		})
+	}
+}
 
 // readTexts reads n events from s and returns their texts in order.
 func readTexts(t testing.TB, s *ssetest.Stream, n int) ([]string, ssetest.Event) {
