@@ -39,9 +39,7 @@ func TestLuaHelpers(t *testing.T) {
 			values = append(values, v+1) // 2^53+1 is no Lua number
 		}
 	}
-	for _, v := range []uint64{1e14 - 1, 1e14, 1e14 + 1, 123456789012345} {
-		values = append(values, v)
-	}
+	values = append(values, 1e14-1, 1e14, 1e14+1, 123456789012345)
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
 			rc := redisClient(t, be.start(t))
