@@ -199,7 +199,9 @@ local pos = call('HINCRBY', KEYS[1], 'pos', n) - n
 local maxlen, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local cmd, tenant = ARGV[8], ARGV[1]
 local everyone = string.sub(KEYS[1], 1, -2) .. 'a'
-local head = char(` + strconv.Itoa(envelopeBatch) + `) .. uv(tonumber(epoch))
+-- head is a batch message's start up to its first position: its kind and epoch
+local function headOf(e) return char(` + strconv.Itoa(envelopeBatch) + `) .. uv(tonumber(e)) end
+local head = headOf(epoch)
 local out, last, jumps = {0}, {}, 0
 local segAt, segEpoch, segPos = nil, nil, 0
 -- the run: parts[1..np] (its header, then its envelopes) of log runLog
@@ -237,7 +239,7 @@ for i = 0, n - 1 do
         local top = call('XREVRANGE', log, '+', '-', 'COUNT', 1)
         local base = tonumber(string.match(top[1][1], '^(%d+)'))
         epoch, pos, jumps = format('%d', tonumber(ARGV[2]) + jumps), base + 1, jumps + 1
-        head = char(` + strconv.Itoa(envelopeBatch) + `) .. uv(tonumber(epoch))
+        head = headOf(epoch)
         call('HSET', KEYS[1], 'epoch', epoch, 'born', ARGV[6], 'base', base, 'pos', pos + n - 1 - i)
         call('XADD', log, entryID(pos), epoch, env)
       end
