@@ -211,11 +211,7 @@ local function flush()
   local log = KEYS[1 + 2 * runLog]
   local ch = tenant
   if log ~= everyone then ch = log end
-  if np == 2 then
-    call(cmd, ch, parts[1] .. parts[2])
-  else
-    call(cmd, ch, table.concat(parts, '', 1, np))
-  end
+  call(cmd, ch, table.concat(parts, '', 1, np))
   np = 0
 end
 local a, seqs = 10, {}
